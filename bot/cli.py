@@ -1,0 +1,162 @@
+"""The `kb` command line: thin commands over the same pipeline the HTTP and Slack doors use."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bot.settings import Settings
+
+app = typer.Typer(
+    help="kb: answers questions from the knowledge base (offline by default).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+
+def _settings(**overrides: Any) -> Settings:
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+@app.callback()
+def main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug detail.")] = False,
+) -> None:
+    """kb: answers questions from the knowledge base (offline by default)."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+def run_ingest(
+    settings: Settings, paths: list[Path] | None, rebuild: bool, quiet: bool = False
+) -> Any:
+    """Ingest with a progress bar; returns the IngestReport."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from bot.embeddings import make_embeddings
+    from bot.store import open_store
+    from ingest.index import ingest
+
+    store = open_store(settings, make_embeddings(settings))
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=quiet,
+    ) as progress:
+        task = progress.add_task("embedding chunks", total=None)
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        return ingest(paths, settings, store, rebuild=rebuild, progress=on_progress)
+
+
+@app.command("ingest")
+def ingest_command(
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Files or folders (default: the corpus).")
+    ] = None,
+    rebuild: Annotated[bool, typer.Option(help="Drop the index and start over.")] = False,
+) -> None:
+    """Load, clean, chunk and embed documents into Chroma (incrementally)."""
+    from bot.store import IndexMismatchError, StoreUnavailableError
+    from ingest.index import IngestError
+
+    settings = _settings()
+    try:
+        report = run_ingest(settings, paths, rebuild)
+    except (IngestError, IndexMismatchError, StoreUnavailableError) as exc:
+        raise _fail(str(exc)) from None
+    for problem in report.problems:
+        style = "red" if problem.fatal else "yellow"
+        err.print(f"[{style}]skipped[/] {problem.path}: {problem.reason}" if problem.fatal
+                  else f"[{style}]warning[/] {problem.path}: {problem.reason}")  # fmt: skip
+    table = Table(title="Ingest", show_header=True)
+    for column in ("files", "chunks", "added", "updated", "deleted", "unchanged", "embedded", "seconds"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        *(str(getattr(report, c)) for c in ("files", "chunks", "added", "updated", "deleted", "unchanged", "embedded")),
+        f"{report.seconds:.2f}",
+    )  # fmt: skip
+    console.print(table)
+    if not report.ok:
+        reason = "a given path does not exist" if report.missing_paths else "nothing was ingested"
+        raise _fail(reason)
+
+
+def index_status(settings: Settings) -> dict[str, Any]:
+    """Where the index lives and what it holds."""
+    from bot.embeddings import make_embeddings
+    from bot.store import open_store
+
+    store = open_store(settings, make_embeddings(settings))
+    coll = store.collection()
+    sources: dict[str, int] = {}
+    if coll is not None:
+        for meta in coll.get(include=["metadatas"])["metadatas"] or []:
+            sources[str(meta.get("source"))] = sources.get(str(meta.get("source")), 0) + 1
+    meta = (coll.metadata or {}) if coll is not None else {}
+    return {
+        "chroma": settings.chroma_url or (
+            f"{settings.chroma_server[0]}:{settings.chroma_server[1]}" if settings.chroma_server
+            else str(settings.chroma_dir.resolve())
+        ),
+        "collection": settings.collection,
+        "exists": coll is not None,
+        "embedding_model": meta.get("embedding_model", store.model),
+        "documents": len(sources),
+        "chunks": sum(sources.values()),
+        "sources": sources,
+    }  # fmt: skip
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show the data directory or server, collection, embedding model, documents and chunks."""
+    from bot.store import IndexMismatchError, StoreUnavailableError
+
+    try:
+        info = index_status(_settings())
+    except (IndexMismatchError, StoreUnavailableError) as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        print(json.dumps(info, indent=2))
+        return
+    table = Table(show_header=False, title="kb status")
+    for key in ("chroma", "collection", "embedding_model", "documents", "chunks"):
+        table.add_row(key, str(info[key]))
+    console.print(table)
+    if not info["exists"]:
+        console.print("No index yet: run [bold]kb ingest[/] (or just [bold]kb ask[/]).")
+        return
+    sources = Table("source", "chunks", title="Documents")
+    for source, count in sorted(info["sources"].items()):
+        sources.add_row(source, str(count))
+    console.print(sources)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

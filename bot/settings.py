@@ -1,0 +1,140 @@
+"""The one settings object: environment variables (`KB_` prefix, plus the standard OpenAI and
+Slack names) and an optional `.env` file. Defaults give the embedded, offline mode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_CORPUS = PACKAGE_ROOT / "corpus"
+
+
+class Settings(BaseSettings):
+    """Every option of kb. The README's configuration table is generated from these fields."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="KB_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # --- storage -----------------------------------------------------------------------------
+    data_dir: Path = Field(
+        Path(".kb"), description="Directory for the embedded Chroma index, locks and feedback."
+    )
+    corpus_dir: Path = Field(
+        BUNDLED_CORPUS, description="Corpus ingested by default (and on first use of `kb ask`)."
+    )
+    chroma_url: str | None = Field(
+        None, description="Chroma server URL (e.g. http://127.0.0.1:8000); unset = embedded."
+    )
+    chroma_host: str | None = Field(None, description="Chroma server host (alternative to URL).")
+    chroma_port: int = Field(8000, description="Chroma server port, with `KB_CHROMA_HOST`.")
+    collection: str = Field("kb_corpus", min_length=3, description="Chroma collection name.")
+
+    # --- embeddings --------------------------------------------------------------------------
+    embedder: Literal["onnx", "sentence-transformers", "openai"] = Field(
+        "onnx",
+        description="Embedding backend: bundled int8 ONNX MiniLM (default, torch-free), "
+        "sentence-transformers (extra `[torch]`), or OpenAI.",
+    )
+    st_model: str | None = Field(
+        None,
+        description="Local sentence-transformers folder; default: the packaged fp32 MiniLM.",
+    )
+    openai_embedding_model: str = Field(
+        "text-embedding-3-small", description="OpenAI embedding model, with `KB_EMBEDDER=openai`."
+    )
+
+    # --- ingestion ---------------------------------------------------------------------------
+    chunk_tokens: int = Field(256, ge=32, le=2048, description="Target chunk size in tokens.")
+    chunk_overlap: int = Field(32, ge=0, le=512, description="Token overlap between chunks.")
+    tokenizer_encoding: str = Field(
+        "cl100k_base", description="tiktoken encoding used to size chunks."
+    )
+    max_file_bytes: int = Field(
+        10_000_000, ge=1, description="Files larger than this are skipped at ingest."
+    )
+
+    # --- answering ---------------------------------------------------------------------------
+    llm: Literal["auto", "local", "openai"] = Field(
+        "auto",
+        description="Answer backend. `auto` = OpenAI when a key or base URL is set, else local.",
+    )
+    openai_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("OPENAI_API_KEY", "KB_OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = Field(
+        None, validation_alias=AliasChoices("OPENAI_BASE_URL", "KB_OPENAI_BASE_URL")
+    )
+    openai_model: str = Field("gpt-4o-mini", description="Chat model for the OpenAI backend.")
+    llm_timeout: float = Field(20.0, gt=0, description="Seconds before an LLM call times out.")
+    llm_max_retries: int = Field(2, ge=0, description="Retries on 429/5xx before falling back.")
+    llm_max_tokens: int = Field(512, ge=16, description="Maximum tokens in an LLM answer.")
+    context_tokens: int = Field(
+        2500, ge=200, description="Token budget for retrieved context sent to the LLM."
+    )
+    top_k: int = Field(6, ge=1, le=50, description="Chunks retrieved per question.")
+    max_question_chars: int = Field(
+        2000, ge=10, description="Longest question accepted (characters)."
+    )
+
+    # --- HTTP --------------------------------------------------------------------------------
+    api_key: SecretStr | None = Field(
+        None, description="When set, the HTTP API requires `Authorization: Bearer <key>`."
+    )
+    max_body_bytes: int = Field(64_000, ge=1024, description="Largest HTTP request body.")
+
+    # --- Slack -------------------------------------------------------------------------------
+    slack_bot_token: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "KB_SLACK_BOT_TOKEN")
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "KB_SLACK_SIGNING_SECRET")
+    )
+    slack_app_token: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("SLACK_APP_TOKEN", "KB_SLACK_APP_TOKEN")
+    )
+    slack_api_url: str = Field(
+        "https://slack.com/api/", description="Slack Web API base URL (tests, proxies)."
+    )
+    feedback_db: Path | None = Field(
+        None, description="SQLite file for 👍/👎 feedback; default `<data_dir>/feedback.sqlite3`."
+    )
+
+    @field_validator("chroma_url")
+    @classmethod
+    def _strip_url(cls, value: str | None) -> str | None:
+        return value.strip().rstrip("/") or None if value else None
+
+    @property
+    def chroma_server(self) -> tuple[str, int, bool] | None:
+        """(host, port, ssl) of a configured Chroma server, or None for embedded mode."""
+        if self.chroma_url:
+            from urllib.parse import urlparse
+
+            parsed = urlparse(self.chroma_url)
+            ssl = parsed.scheme == "https"
+            return parsed.hostname or "localhost", parsed.port or (443 if ssl else 8000), ssl
+        if self.chroma_host:
+            return self.chroma_host, self.chroma_port, False
+        return None
+
+    @property
+    def chroma_dir(self) -> Path:
+        """Where the embedded Chroma index lives."""
+        return self.data_dir / "chroma"
+
+    @property
+    def feedback_path(self) -> Path:
+        """The feedback SQLite file."""
+        return self.feedback_db or self.data_dir / "feedback.sqlite3"
+
+    @property
+    def llm_backend(self) -> Literal["local", "openai"]:
+        """The answer backend after resolving `auto`."""
+        if self.llm != "auto":
+            return self.llm
+        return "openai" if (self.openai_api_key or self.openai_base_url) else "local"

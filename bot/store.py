@@ -1,0 +1,159 @@
+"""The vector-store port: a Chroma client (embedded on disk, or a server) and our collection.
+
+The collection is always opened with an explicit embedding function wrapping our embedder, so
+no code path can reach Chroma's default function (which downloads a model). The collection's
+metadata records which embedding model built it; opening it with another is an error.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from chromadb.api import ClientAPI
+from chromadb.api.models.Collection import Collection
+from chromadb.api.types import Documents, EmbeddingFunction
+from chromadb.api.types import Embeddings as ChromaEmbeddings
+from langchain_core.embeddings import Embeddings
+
+from bot.embeddings import embed_array, model_name
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class IndexMismatchError(RuntimeError):
+    """The collection was built with a different embedding model."""
+
+
+class StoreUnavailableError(RuntimeError):
+    """Chroma cannot be reached or opened."""
+
+
+class KbEmbeddingFunction(EmbeddingFunction[Documents]):
+    """Chroma's view of our embedder, so Chroma never falls back to its own default."""
+
+    def __init__(self, embeddings: Embeddings) -> None:
+        self._embeddings = embeddings
+
+    def __call__(self, input: Documents) -> ChromaEmbeddings:  # noqa: A002 - Chroma's name
+        return list(embed_array(self._embeddings, list(input)))
+
+    @staticmethod
+    def name() -> str:
+        return "kb"
+
+    def get_config(self) -> dict[str, Any]:
+        return {"model": model_name(self._embeddings)}
+
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> KbEmbeddingFunction:
+        raise NotImplementedError("kb opens its collection with an explicit embedding function")
+
+    def is_legacy(self) -> bool:
+        # Non-legacy functions get their config persisted and rebuilt via a registry; ours is
+        # always passed explicitly, so Chroma must treat it as a plain callable.
+        return True
+
+    def default_space(self) -> str:  # type: ignore[override]
+        return "cosine"
+
+
+def make_client(settings: Settings) -> ClientAPI:
+    """A Chroma client: `HttpClient` when a server is configured, else `PersistentClient`."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    server = settings.chroma_server
+    try:
+        if server:
+            host, port, ssl = server
+            return chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=chroma_settings)
+        settings.chroma_dir.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(settings.chroma_dir), settings=chroma_settings)
+    except Exception as exc:
+        where = settings.chroma_url or (f"{server[0]}:{server[1]}" if server else settings.chroma_dir)
+        raise StoreUnavailableError(f"cannot open Chroma at {where}: {exc}") from exc
+
+
+@dataclass
+class Store:
+    """Our Chroma collection plus the embedder that built it."""
+
+    client: ClientAPI
+    embeddings: Embeddings
+    name: str
+
+    @property
+    def model(self) -> str:
+        """Name of the embedding model this store embeds with."""
+        return model_name(self.embeddings)
+
+    def collection(self, create: bool = False) -> Collection | None:
+        """The collection (created if `create`), checked against our embedding model."""
+        ef = KbEmbeddingFunction(self.embeddings)
+        try:
+            if create:
+                coll = self.client.get_or_create_collection(
+                    self.name,
+                    embedding_function=ef,  # type: ignore[arg-type]
+                    metadata={
+                        "hnsw:space": "cosine",
+                        "embedding_model": self.model,
+                        "embedding_dimension": int(getattr(self.embeddings, "dimension", 0)),
+                    },
+                )
+            else:
+                coll = self.client.get_collection(self.name, embedding_function=ef)  # type: ignore[arg-type]
+        except Exception as exc:
+            if not create and _is_not_found(exc):
+                return None
+            raise StoreUnavailableError(f"cannot open collection {self.name!r}: {exc}") from exc
+        built_with = (coll.metadata or {}).get("embedding_model")
+        if built_with and built_with != self.model:
+            raise IndexMismatchError(
+                f"collection {self.name!r} was built with embedding model {built_with!r} but kb "
+                f"is configured for {self.model!r}; run `kb ingest --rebuild` "
+                "(or set KB_EMBEDDER back)"
+            )
+        return coll
+
+    @property
+    def units_name(self) -> str:
+        """Name of the companion collection holding sentence-level vectors."""
+        return f"{self.name}_units"
+
+    def units(self, create: bool = False) -> Collection | None:
+        """The companion collection of quotable units (sentences, table rows) per chunk."""
+        ef = KbEmbeddingFunction(self.embeddings)
+        try:
+            if create:
+                return self.client.get_or_create_collection(
+                    self.units_name, embedding_function=ef, metadata={"hnsw:space": "cosine"}  # type: ignore[arg-type]
+                )
+            return self.client.get_collection(self.units_name, embedding_function=ef)  # type: ignore[arg-type]
+        except Exception as exc:
+            if not create and _is_not_found(exc):
+                return None
+            raise StoreUnavailableError(f"cannot open collection {self.units_name!r}: {exc}") from exc
+
+    def drop(self) -> None:
+        """Delete the collections if they exist."""
+        for name in (self.name, self.units_name):
+            try:
+                self.client.delete_collection(name)
+            except Exception as exc:
+                if not _is_not_found(exc):
+                    raise
+
+
+def _is_not_found(exc: Exception) -> bool:
+    text = f"{type(exc).__name__} {exc}".lower()
+    return "notfound" in text or "does not exist" in text or "not found" in text
+
+
+def open_store(settings: Settings, embeddings: Embeddings) -> Store:
+    """Our store from settings."""
+    return Store(client=make_client(settings), embeddings=embeddings, name=settings.collection)
