@@ -158,5 +158,91 @@ def status(
     console.print(sources)
 
 
+def _load_bot(settings: Settings, quiet: bool) -> Any:
+    """A loaded bot; ingests the bundled corpus first when the index is empty."""
+    from bot.service import KnowledgeBot
+
+    bot = KnowledgeBot(settings)
+    coll = bot.store.collection()
+    if coll is None or coll.count() == 0:
+        if not quiet:
+            err.print("[dim]No index yet: ingesting the bundled corpus first…[/]")
+        report = run_ingest(settings, None, rebuild=False, quiet=quiet)
+        if not report.ok:
+            raise _fail("could not build the index; run `kb ingest` to see why")
+    bot.load()
+    return bot
+
+
+def print_answer(result: Any) -> None:
+    """Render an Answer with rich: text, label badge, numbered sources."""
+    from rich.markup import escape
+    from rich.panel import Panel
+
+    title = "Not in the knowledge base" if result.abstained else "Answer"
+    if result.degraded:
+        title += " (offline fallback: the LLM failed)"
+    console.print(Panel(escape(result.answer), title=title, title_align="left"))
+    if result.classification:
+        c = result.classification
+        name = {"it": "IT", "digital": "Digital", "both": "Both (IT + digital)"}[c.label]
+        console.print(f"[bold]Label:[/] {name}  [dim]confidence {c.confidence:.0%}[/]")
+    if result.citations:
+        heading = "Nearest material" if result.abstained else "Sources"
+        console.print(f"[bold]{heading}[/]")
+        for cit in result.citations:
+            section = f" › {cit.section}" if cit.section else ""
+            console.print(f" [{cit.n}] [bold]{escape(cit.title)}[/]{escape(section)} [dim]({cit.source})[/]")
+            console.print(f"     [italic]“{escape(cit.quote[:240])}”[/]")
+    console.print(f"[dim]{result.backend} backend · {result.latency_ms:.0f} ms[/]")
+
+
+def _answer_or_fail(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    from bot.service import QuestionError
+    from bot.store import IndexMismatchError, StoreUnavailableError
+
+    try:
+        return fn(*args, **kwargs)
+    except (QuestionError, IndexMismatchError, StoreUnavailableError) as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="Your question.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the Answer JSON.")] = False,
+    llm: Annotated[
+        str | None, typer.Option(help="Answer backend: local or openai (default: from settings).")
+    ] = None,
+) -> None:
+    """Answer a question from the knowledge base, with numbered sources."""
+    if llm not in (None, "local", "openai"):
+        raise _fail("--llm must be 'local' or 'openai'", code=2)
+    settings = _settings()
+    bot = _answer_or_fail(_load_bot, settings, quiet=as_json)
+    result = _answer_or_fail(bot.answer, question, llm=llm)
+    if as_json:
+        print(result.model_dump_json(indent=2))
+    else:
+        print_answer(result)
+
+
+@app.command()
+def classify(
+    initiative: Annotated[str, typer.Argument(help="The initiative to classify.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the Answer JSON.")] = False,
+    llm: Annotated[str | None, typer.Option(help="local or openai.")] = None,
+) -> None:
+    """Is this an IT initiative, a digital initiative, or both?"""
+    if llm not in (None, "local", "openai"):
+        raise _fail("--llm must be 'local' or 'openai'", code=2)
+    bot = _answer_or_fail(_load_bot, _settings(), quiet=as_json)
+    result = _answer_or_fail(bot.classify, initiative, llm=llm)
+    if as_json:
+        print(result.model_dump_json(indent=2))
+    else:
+        print_answer(result)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

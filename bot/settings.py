@@ -64,10 +64,14 @@ class Settings(BaseSettings):
         description="Answer backend. `auto` = OpenAI when a key or base URL is set, else local.",
     )
     openai_api_key: SecretStr | None = Field(
-        None, validation_alias=AliasChoices("OPENAI_API_KEY", "KB_OPENAI_API_KEY")
+        None,
+        validation_alias=AliasChoices("OPENAI_API_KEY", "KB_OPENAI_API_KEY"),
+        description="OpenAI API key; setting it selects the OpenAI backend (with `auto`).",
     )
     openai_base_url: str | None = Field(
-        None, validation_alias=AliasChoices("OPENAI_BASE_URL", "KB_OPENAI_BASE_URL")
+        None,
+        validation_alias=AliasChoices("OPENAI_BASE_URL", "KB_OPENAI_BASE_URL"),
+        description="Any OpenAI-compatible server (llama.cpp, vLLM, Ollama…); selects OpenAI.",
     )
     openai_model: str = Field("gpt-4o-mini", description="Chat model for the OpenAI backend.")
     llm_timeout: float = Field(20.0, gt=0, description="Seconds before an LLM call times out.")
@@ -89,13 +93,19 @@ class Settings(BaseSettings):
 
     # --- Slack -------------------------------------------------------------------------------
     slack_bot_token: SecretStr | None = Field(
-        None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "KB_SLACK_BOT_TOKEN")
+        None,
+        validation_alias=AliasChoices("SLACK_BOT_TOKEN", "KB_SLACK_BOT_TOKEN"),
+        description="Slack bot token (`xoxb-…`); with the signing secret, mounts Slack in `kb serve`.",
     )
     slack_signing_secret: SecretStr | None = Field(
-        None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "KB_SLACK_SIGNING_SECRET")
+        None,
+        validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "KB_SLACK_SIGNING_SECRET"),
+        description="Slack signing secret: every Slack request's signature is verified with it.",
     )
     slack_app_token: SecretStr | None = Field(
-        None, validation_alias=AliasChoices("SLACK_APP_TOKEN", "KB_SLACK_APP_TOKEN")
+        None,
+        validation_alias=AliasChoices("SLACK_APP_TOKEN", "KB_SLACK_APP_TOKEN"),
+        description="Slack app-level token (`xapp-…`) for Socket Mode (`kb slack`).",
     )
     slack_api_url: str = Field(
         "https://slack.com/api/", description="Slack Web API base URL (tests, proxies)."
@@ -138,3 +148,18 @@ class Settings(BaseSettings):
         if self.llm != "auto":
             return self.llm
         return "openai" if (self.openai_api_key or self.openai_base_url) else "local"
+
+
+def config_table() -> str:
+    """The README's configuration table, generated from the fields above."""
+    rows = ["| variable | default | description |", "| --- | --- | --- |"]
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        env = alias.choices[0] if isinstance(alias, AliasChoices) else f"KB_{name.upper()}"
+        default = field.default
+        if default == BUNDLED_CORPUS:
+            shown = "the bundled `corpus/`"
+        else:
+            shown = "—" if default is None else f"`{default}`"
+        rows.append(f"| `{env}` | {shown} | {field.description or ''} |")
+    return "\n".join(rows)

@@ -21,10 +21,11 @@ import struct
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, Callable, Iterator, Union
+from typing import Any
 from urllib.parse import urlsplit
 
 __all__ = [
@@ -44,7 +45,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Reply:
-    """Answer with ``content``; wait ``delay`` s before responding, ``chunk_delay`` s between SSE chunks."""
+    """Answer ``content`` after ``delay`` s; when streaming, ``chunk_delay`` s between chunks."""
 
     content: str
     delay: float = 0.0
@@ -89,8 +90,9 @@ class ToolCall:
     call_id: str | None = None
 
 
-ReplyFn = Callable[[dict[str, Any]], Union[str, "Reply", "Error", "Hang", "Malformed", "ToolCall"]]
-Behaviour = Union[Reply, Error, Hang, Malformed, ToolCall, ReplyFn]
+ReplyFn = Callable[[dict[str, Any]], str | Reply | Error | Hang | Malformed | ToolCall]
+Behaviour = Reply | Error | Hang | Malformed | ToolCall | ReplyFn
+_CONCRETE = (Reply, Error, Hang, Malformed, ToolCall)
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,8 @@ _DEFAULT_ERRORS: dict[int, tuple[str, str, str | None]] = {
 
 def error_body(status: int, message: str | None = None) -> dict[str, Any]:
     """Build OpenAI's ``{"error": {...}}`` body for an HTTP status."""
-    msg, etype, code = _DEFAULT_ERRORS.get(status, ("Error.", "server_error" if status >= 500 else "invalid_request_error", None))
+    fallback = ("Error.", "server_error" if status >= 500 else "invalid_request_error", None)
+    msg, etype, code = _DEFAULT_ERRORS.get(status, fallback)
     return {"error": {"message": message or msg, "type": etype, "param": None, "code": code}}
 
 
@@ -133,7 +136,7 @@ def _is_retryable(status: int) -> bool:
 
 def fake_embedding(text: Any, dimensions: int) -> list[float]:
     """Deterministic unit-length vector derived from a SHA-256 of the input."""
-    seed = json.dumps(text, sort_keys=True).encode("utf-8")
+    seed = json.dumps(text, sort_keys=True).encode()
     values: list[float] = []
     counter = 0
     while len(values) < dimensions:
@@ -154,7 +157,9 @@ def _count_tokens(value: Any) -> int:
     if isinstance(value, str):
         return len(value.split())
     if isinstance(value, list):
-        return sum(_count_tokens(v) for v in value) if not all(isinstance(v, int) for v in value) else len(value)
+        if all(isinstance(v, int) for v in value):
+            return len(value)  # token ids
+        return sum(_count_tokens(v) for v in value)
     if isinstance(value, dict):
         return sum(_count_tokens(v) for v in value.values())
     return 1
@@ -171,7 +176,7 @@ def _split_chunks(content: str) -> list[str]:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
-    owner: "FakeOpenAI"
+    owner: FakeOpenAI
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -193,10 +198,12 @@ class _Handler(BaseHTTPRequestHandler):
             return None, raw
 
     def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(payload).encode("utf-8")
+        data = json.dumps(payload).encode()
         self._send_raw(status, data, "application/json", headers)
 
-    def _send_raw(self, status: int, data: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+    def _send_raw(
+        self, status: int, data: bytes, content_type: str, headers: dict[str, str] | None = None
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
@@ -210,20 +217,23 @@ class _Handler(BaseHTTPRequestHandler):
         owner = self.server.owner
         body, _raw = self._read_json() if method == "POST" else (None, b"")
         path = urlsplit(self.path).path
-        owner._record(RecordedRequest(method, path, {k.lower(): v for k, v in self.headers.items()}, body))
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        owner._record(RecordedRequest(method, path, headers, body))
+        route = path.rstrip("/")
         try:
-            if owner.api_key is not None and self.headers.get("Authorization") != f"Bearer {owner.api_key}":
+            expected_auth = f"Bearer {owner.api_key}"
+            if owner.api_key is not None and headers.get("authorization") != expected_auth:
                 self._send_json(401, error_body(401))
-            elif method == "GET" and path.rstrip("/") == "/v1/models":
+            elif method == "GET" and route == "/v1/models":
                 self._send_json(200, {"object": "list", "data": [owner._model_obj(owner.model)]})
             elif method == "GET" and path.startswith("/v1/models/"):
                 self._send_json(200, owner._model_obj(path.removeprefix("/v1/models/")))
-            elif method == "POST" and path.rstrip("/") == "/v1/chat/completions":
+            elif method == "POST" and route == "/v1/chat/completions":
                 self._chat(body if isinstance(body, dict) else {})
-            elif method == "POST" and path.rstrip("/") == "/v1/embeddings":
+            elif method == "POST" and route == "/v1/embeddings":
                 self._embeddings(body if isinstance(body, dict) else {})
             else:
-                self._send_json(404, {"error": {"message": f"Invalid URL ({method} {path})", "type": "invalid_request_error", "param": None, "code": None}})
+                self._send_json(404, error_body(404, f"Invalid URL ({method} {path})"))
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
             pass  # the client gave up (e.g. timeout); nothing to do
 
@@ -239,7 +249,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _embeddings(self, body: dict[str, Any]) -> None:
         owner = self.server.owner
         inp = body.get("input")
-        if isinstance(inp, str) or (isinstance(inp, list) and inp and all(isinstance(t, int) for t in inp)):
+        if isinstance(inp, str) or (
+            isinstance(inp, list) and inp and all(isinstance(t, int) for t in inp)
+        ):
             items: list[Any] = [inp]
         elif isinstance(inp, list):
             items = list(inp)
@@ -255,12 +267,14 @@ class _Handler(BaseHTTPRequestHandler):
                 emb = base64.b64encode(struct.pack(f"<{len(vec)}f", *vec)).decode("ascii")
             data.append({"object": "embedding", "index": i, "embedding": emb})
         tokens = sum(_count_tokens(it) for it in items)
-        self._send_json(200, {"object": "list", "data": data, "model": body.get("model", owner.embedding_model), "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+        model = body.get("model", owner.embedding_model)
+        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+        self._send_json(200, {"object": "list", "data": data, "model": model, "usage": usage})
 
     def _chat(self, body: dict[str, Any]) -> None:
         owner = self.server.owner
         behaviour = owner._next_behaviour()
-        if callable(behaviour) and not isinstance(behaviour, (Reply, Error, Hang, Malformed, ToolCall)):
+        if callable(behaviour) and not isinstance(behaviour, _CONCRETE):
             try:
                 result = behaviour(body)
             except Exception as exc:  # surfaced to the client as a 500
@@ -272,14 +286,15 @@ class _Handler(BaseHTTPRequestHandler):
             headers = behaviour.headers
             if headers is None and _is_retryable(behaviour.status):
                 headers = {"retry-after-ms": "1"}
-            self._send_json(behaviour.status, behaviour.body if behaviour.body is not None else error_body(behaviour.status), headers)
+            payload = behaviour.body if behaviour.body is not None else error_body(behaviour.status)
+            self._send_json(behaviour.status, payload, headers)
             return
         if isinstance(behaviour, Malformed):
             if stream:
                 self._start_sse()
-                self.wfile.write(f"data: {behaviour.body}\n\n".encode("utf-8"))
+                self.wfile.write(f"data: {behaviour.body}\n\n".encode())
             else:
-                self._send_raw(200, behaviour.body.encode("utf-8"), "application/json")
+                self._send_raw(200, behaviour.body.encode(), "application/json")
             return
         if isinstance(behaviour, Hang):
             if owner._sleep(behaviour.seconds):
@@ -307,7 +322,7 @@ class _Handler(BaseHTTPRequestHandler):
         for i, chunk in enumerate(owner._chunks(body, behaviour)):
             if i and chunk_delay and owner._sleep(chunk_delay):
                 return
-            self.wfile.write(b"data: " + json.dumps(chunk).encode("utf-8") + b"\n\n")
+            self.wfile.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
             self.wfile.flush()
         self.wfile.write(b"data: [DONE]\n\n")
         self.wfile.flush()
@@ -342,7 +357,7 @@ class FakeOpenAI:
         self._thread: threading.Thread | None = None
 
     # -- lifecycle
-    def start(self) -> "FakeOpenAI":
+    def start(self) -> FakeOpenAI:
         """Start serving on a free port in a daemon thread."""
         if self._server is not None:
             return self
@@ -350,7 +365,12 @@ class FakeOpenAI:
         server = _Server(("127.0.0.1", 0), _Handler)
         server.owner = self
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="FakeOpenAI", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="FakeOpenAI",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -366,10 +386,15 @@ class FakeOpenAI:
         self._server = None
         self._thread = None
 
-    def __enter__(self) -> "FakeOpenAI":
+    def __enter__(self) -> FakeOpenAI:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
     @property
@@ -413,12 +438,12 @@ class FakeOpenAI:
     @property
     def chat_requests(self) -> list[RecordedRequest]:
         """Recorded POST /v1/chat/completions requests."""
-        return [r for r in self.requests if r.method == "POST" and r.path.rstrip("/").endswith("/chat/completions")]
+        return [r for r in self.requests if r.path.rstrip("/").endswith("/chat/completions")]
 
     @property
     def embedding_requests(self) -> list[RecordedRequest]:
         """Recorded POST /v1/embeddings requests."""
-        return [r for r in self.requests if r.method == "POST" and r.path.rstrip("/").endswith("/embeddings")]
+        return [r for r in self.requests if r.path.rstrip("/").endswith("/embeddings")]
 
     def last_messages(self) -> list[dict[str, Any]]:
         """``messages`` of the most recent chat request (LookupError if there is none)."""
@@ -443,7 +468,7 @@ class FakeOpenAI:
         return self._stop.wait(seconds)
 
     def _model_obj(self, model_id: str) -> dict[str, Any]:
-        return {"id": model_id, "object": "model", "created": 1700000000, "owned_by": "fake-openai"}
+        return {"id": model_id, "object": "model", "created": 1700000000, "owned_by": "fake"}
 
     @staticmethod
     def _tool_call(behaviour: ToolCall) -> dict[str, Any]:
@@ -462,7 +487,12 @@ class FakeOpenAI:
             "completion_tokens": completion,
             "total_tokens": prompt + completion,
             "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-            "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0, "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0},
+            "completion_tokens_details": {
+                "reasoning_tokens": 0,
+                "audio_tokens": 0,
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0,
+            },
         }
 
     def _completion(self, body: dict[str, Any], behaviour: Reply | ToolCall) -> dict[str, Any]:
@@ -479,13 +509,17 @@ class FakeOpenAI:
             "object": "chat.completion",
             "created": int(time.time()),
             "model": body.get("model") or self.model,
-            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
+            "choices": [
+                {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
+            ],
             "usage": self._usage(body, text),
             "service_tier": "default",
             "system_fingerprint": "fp_fake",
         }
 
-    def _chunks(self, body: dict[str, Any], behaviour: Reply | ToolCall) -> Iterator[dict[str, Any]]:
+    def _chunks(
+        self, body: dict[str, Any], behaviour: Reply | ToolCall
+    ) -> Iterator[dict[str, Any]]:
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         base = {
             "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
@@ -497,7 +531,8 @@ class FakeOpenAI:
         }
 
         def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-            out = {**base, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+            out = {**base, "choices": [choice]}
             if include_usage:
                 out["usage"] = None
             return out
@@ -505,7 +540,10 @@ class FakeOpenAI:
         if isinstance(behaviour, ToolCall):
             call = self._tool_call(behaviour)
             text = call["function"]["arguments"]
-            yield chunk({"role": "assistant", "content": None, "refusal": None, "tool_calls": [{"index": 0, "id": call["id"], "type": "function", "function": {"name": behaviour.name, "arguments": ""}}]})
+            first: dict[str, Any] = {"index": 0, "id": call["id"], "type": "function"}
+            first["function"] = {"name": behaviour.name, "arguments": ""}
+            head = {"role": "assistant", "content": None, "refusal": None, "tool_calls": [first]}
+            yield chunk(head)
             yield chunk({"tool_calls": [{"index": 0, "function": {"arguments": text}}]})
             finish = "tool_calls"
         else:

@@ -15,6 +15,7 @@ a query string. Query string, form and JSON parameters are all merged.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -61,9 +62,9 @@ def signed_headers(
 ) -> dict[str, str]:
     """Headers Slack sends with a v0-signed request for ``body`` (timestamp defaults to now)."""
     ts = str(int(time.time()) if timestamp is None else int(timestamp))
-    raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+    raw = body.encode() if isinstance(body, str) else bytes(body)
     base = b"v0:" + ts.encode("ascii") + b":" + raw
-    digest = hmac.new(signing_secret.encode("utf-8"), base, hashlib.sha256).hexdigest()
+    digest = hmac.new(signing_secret.encode(), base, hashlib.sha256).hexdigest()
     return {
         "X-Slack-Request-Timestamp": ts,
         "X-Slack-Signature": f"v0={digest}",
@@ -72,7 +73,7 @@ def signed_headers(
 
 
 class SlackCall(tuple):
-    """A recorded Web API call: unpacks as ``(method, params)``; also has ``.headers``/``.token``."""
+    """A recorded Web API call: unpacks as ``(method, params)``; has ``.headers`` and ``.token``."""
 
     headers: dict[str, str]
     token: str | None
@@ -101,10 +102,8 @@ def _decode_json_params(params: dict[str, Any]) -> dict[str, Any]:
     for key in JSON_PARAMS & out.keys():
         value = out[key]
         if isinstance(value, str) and value[:1] in ("[", "{"):
-            try:
+            with contextlib.suppress(ValueError):
                 out[key] = json.loads(value)
-            except ValueError:
-                pass
     return out
 
 
@@ -170,7 +169,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         method = path.removeprefix("/api/").strip("/")
         status, payload, extra = owner._handle(method, params, headers)
-        data = json.dumps(payload).encode("utf-8")
+        data = json.dumps(payload).encode()
         self._send(status, data, "application/json; charset=utf-8", extra)
 
     def do_GET(self) -> None:
@@ -186,7 +185,7 @@ class FakeSlack:
     """Real HTTP server on 127.0.0.1 answering Slack Web API methods and recording every call."""
 
     def __init__(self, *, tokens: Collection[str] | None = None) -> None:
-        """``tokens``: if given, other bearer tokens get ``invalid_auth``; missing ones ``not_authed``."""
+        """``tokens``: if given, any other token gets ``invalid_auth`` (none: ``not_authed``)."""
         self.tokens = set(tokens) if tokens is not None else None
         self._cond = threading.Condition()
         self._calls: list[SlackCall] = []

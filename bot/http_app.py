@@ -1,0 +1,329 @@
+"""HTTP plumbing shared by the kb routers: the error shape, request ids, access log, auth,
+the body-size limit, and running the blocking pipeline off the event loop."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Annotated, Any, TypeVar
+
+import anyio
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import AfterValidator
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bot.service import KnowledgeBot, QuestionError
+from bot.settings import Settings
+from bot.store import IndexMismatchError, StoreUnavailableError
+
+log = logging.getLogger("kb.http")
+T = TypeVar("T")
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_SANE_REQUEST_ID = re.compile(r"[\w.:/+=-]{1,128}", re.ASCII)
+_QUESTION_STATUS = {"empty_question": 422, "question_too_long": 413, "invalid_question": 422}
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+}
+
+
+# ---------------------------------------------------------------------------------- text
+def scrub(text: str) -> str:
+    """Replace lone surrogates (legal in JSON escapes, unencodable in UTF-8) with U+FFFD."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
+CleanText = Annotated[str, AfterValidator(scrub)]
+
+
+# ---------------------------------------------------------------------------------- errors
+def request_id_of(scope_or_request: Scope | Request) -> str:
+    """The request id assigned by the middleware ("-" outside a request)."""
+    scope = scope_or_request.scope if isinstance(scope_or_request, Request) else scope_or_request
+    return str(scope.get("state", {}).get("request_id", "-"))
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    request_id: str = "-",
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    """The one error shape: `{"error": {"code", "message", "request_id", …}}`."""
+    body = {"error": {"code": code, "message": message, "request_id": request_id, **extra}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+class ApiError(Exception):
+    """An error with an HTTP status and a stable code, rendered in the error shape."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    rid = request_id_of(request)
+    errors = list(exc.errors())
+    for err in errors:
+        if err.get("type") == "json_invalid":
+            detail = (err.get("ctx") or {}).get("error", "malformed")
+            return error_response(400, "invalid_json", f"the request body is not valid JSON: {detail}", rid)
+    content_type = request.headers.get("content-type", "")
+    if any(tuple(e.get("loc", ())) == ("body",) for e in errors) and not _is_json(content_type):
+        if int(request.headers.get("content-length") or 0) > 0 or content_type:
+            return error_response(415, "unsupported_media_type", "send the body as JSON with `Content-Type: application/json`", rid)
+    # Never echo `input`: it is user text (possibly huge, or unencodable).
+    details = [
+        {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+        for e in errors[:10]
+    ]
+    summary = "; ".join(f"{'.'.join(d['loc'][1:] or d['loc'])}: {d['msg']}" for d in details[:3])
+    return error_response(422, "invalid_request", f"invalid request: {summary}", rid, details=details)
+
+
+async def _on_question_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, QuestionError)
+    status = _QUESTION_STATUS.get(exc.code, 422)
+    return error_response(status, exc.code, str(exc), request_id_of(request))
+
+
+async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    message = str(exc.detail) if exc.detail else code.replace("_", " ")
+    if exc.status_code == 404:
+        message = f"no such endpoint: {request.method} {_printable(request.url.path)}"
+    return error_response(exc.status_code, code, message, request_id_of(request), headers=exc.headers)
+
+
+async def _on_api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.code, exc.message, request_id_of(request))
+
+
+async def _on_store_error(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("store unavailable rid=%s: %s", request_id_of(request), exc)
+    return error_response(503, "unavailable", f"the knowledge base is not available: {exc}", request_id_of(request))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Render every anticipated failure in the error shape."""
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(QuestionError, _on_question_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(ApiError, _on_api_error)
+    app.add_exception_handler(StoreUnavailableError, _on_store_error)
+    app.add_exception_handler(IndexMismatchError, _on_store_error)
+
+
+# ---------------------------------------------------------------------------------- middleware
+def _printable(text: str, limit: int = 200) -> str:
+    """Text safe for one log line (no control characters, bounded)."""
+    text = text[:limit]
+    return text if text.isascii() and text.isprintable() else json.dumps(text)[1:-1]
+
+
+class KbMiddleware:
+    """Request id, access log, bearer auth and the body-size limit, as one pure ASGI layer.
+
+    Also the last-resort handler: an unexpected exception becomes a 500 in the error shape
+    carrying the request id (the traceback goes to the log, never to the client).
+    """
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.max_body = settings.max_body_bytes
+        key = settings.api_key.get_secret_value() if settings.api_key else ""
+        self._key = key.encode("utf-8") if key else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        rid = self._request_id(scope)
+        scope.setdefault("state", {})["request_id"] = rid
+        status = 0
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
+                headers.append((b"x-request-id", rid.encode("ascii")))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            refusal = self._refuse(scope)
+            if refusal is None:
+                receive, refusal = await self._buffer_body(scope, receive)
+            if refusal is not None:
+                await refusal(scope, receive, send_with_id)
+            else:
+                await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception("unhandled error in %s %s rid=%s", scope["method"], _printable(scope["path"]), rid)
+            if status:
+                raise  # the response has started: all we can do is let the server drop it
+            await error_response(500, "internal_error", f"internal error; quote request id {rid}", rid)(
+                scope, receive, send_with_id
+            )
+        finally:
+            latency = (time.perf_counter() - started) * 1000
+            log.info(
+                "%s %s %d %.1fms rid=%s",
+                scope["method"],
+                _printable(scope["path"]),
+                status,
+                latency,
+                rid,
+                extra={"method": scope["method"], "path": scope["path"], "status": status, "latency_ms": round(latency, 1), "request_id": rid},
+            )
+
+    @staticmethod
+    def _request_id(scope: Scope) -> str:
+        for name, value in scope.get("headers", []):
+            if name == b"x-request-id":
+                candidate = value.decode("latin-1").strip()
+                if _SANE_REQUEST_ID.fullmatch(candidate):
+                    return candidate
+                break
+        return uuid.uuid4().hex
+
+    def _refuse(self, scope: Scope) -> JSONResponse | None:
+        """A 401 or 413 decided from the headers alone, or None to go on."""
+        rid = scope["state"]["request_id"]
+        headers = dict(scope.get("headers", []))
+        if self._key is not None and scope["path"] not in _public_paths(scope):
+            scheme, _, token = headers.get(b"authorization", b"").partition(b" ")
+            # compare_digest on bytes: constant time, and no str/ASCII pitfalls
+            if scheme.lower() != b"bearer" or not hmac.compare_digest(token.strip(), self._key):
+                return error_response(
+                    401, "unauthorized", "missing or wrong API key: send `Authorization: Bearer <KB_API_KEY>`",
+                    rid, headers={"WWW-Authenticate": "Bearer"},
+                )  # fmt: skip
+        length = headers.get(b"content-length")
+        if length is not None:
+            try:
+                declared = int(length)
+            except ValueError:
+                return error_response(400, "bad_request", "invalid Content-Length header", rid)
+            if declared > self.max_body:
+                return self._too_large(rid)
+        return None
+
+    def _too_large(self, rid: str) -> JSONResponse:
+        return error_response(
+            413, "body_too_large", f"the request body is larger than {self.max_body:,} bytes (KB_MAX_BODY_BYTES)",
+            rid, headers={"Connection": "close"},
+        )  # fmt: skip
+
+    async def _buffer_body(self, scope: Scope, receive: Receive) -> tuple[Receive, JSONResponse | None]:
+        """Read the whole body (counting bytes, for chunked uploads too) before any parsing."""
+        if scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
+            return receive, None
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break  # disconnect: let the app see it
+            body = message.get("body", b"")
+            size += len(body)
+            if size > self.max_body:
+                return receive, self._too_large(scope["state"]["request_id"])
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
+        replay: list[Message] = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+
+        async def replaying_receive() -> Message:
+            return replay.pop() if replay else await receive()
+
+        return replaying_receive, None
+
+
+def _public_paths(scope: Scope) -> set[str]:
+    app = scope.get("app")
+    return getattr(getattr(app, "state", None), "public_paths", set())
+
+
+# ---------------------------------------------------------------------------------- threads
+def get_bot(request: Request) -> KnowledgeBot:
+    """The bot loaded at start-up."""
+    bot = getattr(request.app.state, "bot", None)
+    if bot is None:
+        raise ApiError(503, "not_ready", "the knowledge bot is not loaded yet")
+    return bot  # type: ignore[no-any-return]
+
+
+async def run_blocking(request: Request, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a blocking pipeline call in the worker pool, bounded by the app's limiter."""
+    limiter = getattr(request.app.state, "limiter", None)
+    return await anyio.to_thread.run_sync(lambda: func(*args, **kwargs), limiter=limiter)
+
+
+_DONE = object()
+
+
+async def prefetched(request: Request, items: Iterator[T]) -> AsyncIterator[T]:
+    """Iterate a blocking iterator from async code, each step in the worker pool.
+
+    The first item is pulled before returning, so input errors (QuestionError) surface while
+    a proper 4xx can still be sent, not after a streaming response has started.
+    """
+    limiter = getattr(request.app.state, "limiter", None)
+    first = await anyio.to_thread.run_sync(next, items, _DONE, limiter=limiter)
+
+    async def iterate() -> AsyncIterator[T]:
+        try:
+            item = first
+            while item is not _DONE:
+                yield item  # type: ignore[misc]
+                # not abandoned on cancel: the step finishes, so close() below cannot race it
+                item = await anyio.to_thread.run_sync(next, items, _DONE, limiter=limiter)
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    return iterate()
+
+
+def sse(data: Any, event: str | None = None) -> str:
+    """One Server-Sent Event (JSON data on a single line; ASCII-escaped, so never unencodable)."""
+    payload = data if isinstance(data, str) else json.dumps(data)
+    return f"event: {event}\ndata: {payload}\n\n" if event else f"data: {payload}\n\n"
+
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
