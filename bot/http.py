@@ -29,6 +29,7 @@ from bot.http_app import (
     CleanText,
     KbMiddleware,
     get_bot,
+    ready_bot,
     install_error_handlers,
     prefetched,
     request_id_of,
@@ -163,7 +164,7 @@ async def ask(body: AskRequest, request: Request) -> Any:
     """Answer with citations (and a classification for "IT or digital?" questions).
     With `"stream": true` or `Accept: text/event-stream`: SSE `delta` events `{"text"}`, then one
     `answer` event holding the full Answer."""
-    bot = get_bot(request)
+    bot = await ready_bot(request)
     history: list[Turn] | None = list(body.history) or None
     if body.stream or _wants_sse(request):
         items = await prefetched(request, bot.stream(body.question, history))
@@ -187,7 +188,7 @@ async def _ask_events(request: Request, items: AsyncIterator[str | Answer]) -> A
 @api.post("/classify", response_model=ClassifyResponse, summary="Is an initiative IT, digital, or both?")
 async def classify(body: ClassifyRequest, request: Request) -> ClassifyResponse:
     """Classify an initiative against how the knowledge base describes IT and digital work."""
-    bot = get_bot(request)
+    bot = await ready_bot(request)
     result = await run_blocking(request, bot.classify, body.initiative)
     if result.classification is None:
         raise RuntimeError("KnowledgeBot.classify returned no classification")

@@ -287,6 +287,21 @@ def get_bot(request: Request) -> KnowledgeBot:
     return bot  # type: ignore[no-any-return]
 
 
+async def ready_bot(request: Request) -> KnowledgeBot:
+    """The bot, once its index is known to be present (503 `not_ready` until then).
+
+    An empty index would otherwise yield hollow abstentions and evidence-free verdicts.
+    Once ready, not re-checked: that would cost a Chroma round trip per request.
+    """
+    bot = get_bot(request)
+    if not getattr(request.app.state, "index_ready", False):
+        info = await anyio.to_thread.run_sync(bot.ready)
+        if not info.get("ready"):
+            raise ApiError(503, "not_ready", f"the knowledge base is not ready: {info.get('reason') or 'unknown'}")
+        request.app.state.index_ready = True
+    return bot
+
+
 async def run_blocking(request: Request, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run a blocking pipeline call in the worker pool, bounded by the app's limiter."""
     limiter = getattr(request.app.state, "limiter", None)

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.http_app import SSE_HEADERS, ApiError, CleanText, get_bot, prefetched, request_id_of, run_blocking, sse
+from bot.http_app import SSE_HEADERS, ApiError, CleanText, prefetched, ready_bot, request_id_of, run_blocking, sse
 from bot.schema import Answer, Turn
 
 log = logging.getLogger("kb.http")
@@ -139,8 +139,8 @@ async def get_model(model_id: str, request: Request) -> dict[str, Any]:
 async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any:
     """Answer the last user message from the knowledge base; earlier turns are the history.
     Any `model` name is accepted and answered by `kb`."""
-    bot = get_bot(request)
     question, history = split_conversation(body.messages)
+    bot = await ready_bot(request)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     if body.stream:

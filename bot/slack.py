@@ -18,11 +18,17 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App, Assistant, BoltContext, BoltResponse
+from slack_bolt.adapter.fastapi import SlackRequestHandler
+from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
 
 from bot.feedback import FeedbackStore, Vote
 from bot.schema import Answer, Turn
+from bot.service import KnowledgeBot, QuestionError
 from bot.settings import Settings
 from bot.slack_blocks import (
     APOLOGY,
@@ -39,8 +45,6 @@ from bot.slack_blocks import (
 if TYPE_CHECKING:
     from fastapi import FastAPI
     from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-    from bot.service import KnowledgeBot
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +71,8 @@ THANKS = {
     "up": "Thanks for the 👍, glad it helped!",
     "down": "Thanks for the 👎. The answer has been logged so the knowledge base can be improved.",
 }
+# A bot, or a provider of one: `create_app` may build its bot only at start-up.
+BotSource = KnowledgeBot | Callable[[], KnowledgeBot | None]
 _MENTION = re.compile(r"<@[UW][A-Z0-9]+(?:\|[^>]*)?>")
 
 
@@ -109,11 +115,21 @@ def _plain(text: str) -> str:
 class SlackListeners:
     """The listeners of the Bolt app; they only translate Slack ⇄ `KnowledgeBot`."""
 
-    def __init__(self, bot: KnowledgeBot, store: FeedbackStore) -> None:
-        self.bot = bot
+    def __init__(self, bot: BotSource, store: FeedbackStore) -> None:
+        self._bot = bot
         self.store = store
         self.events = SeenKeys()
         self.messages = SeenKeys()
+
+    @property
+    def bot(self) -> KnowledgeBot:
+        """The answering service (looked up per use when given as a provider)."""
+        if isinstance(self._bot, KnowledgeBot):
+            return self._bot
+        bot = self._bot()
+        if bot is None:
+            raise RuntimeError("the knowledge bot is still loading")
+        return bot
 
     # ------------------------------------------------------------------ middleware
     def dedupe_events(self, body: dict[str, Any], request: Any, next: Callable[[], Any]) -> Any:
@@ -248,7 +264,11 @@ class SlackListeners:
 
     # ------------------------------------------------------------------ feedback buttons
     def on_feedback(
-        self, body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Callable[..., Any]
+        self,
+        body: dict[str, Any],
+        action: dict[str, Any],
+        client: WebClient,
+        respond: Callable[..., Any] | None,
     ) -> None:
         """👍 / 👎: record the vote with its question and answer, then thank the user."""
         vote: Vote = "up" if action.get("action_id") == FEEDBACK_UP else "down"
@@ -278,7 +298,8 @@ class SlackListeners:
         except SlackApiError as exc:
             # e.g. a slash-command answer in a channel the bot is not a member of
             log.info("chat.postEphemeral failed (%s); thanking through response_url", exc)
-            respond(response_type="ephemeral", replace_original=False, text=THANKS[vote])
+            if respond is not None:
+                respond(response_type="ephemeral", replace_original=False, text=THANKS[vote])
 
     # ------------------------------------------------------------------ the answer pipeline
     def _answer_message(
@@ -377,8 +398,6 @@ class SlackListeners:
     @staticmethod
     def _failure_text(exc: Exception, *, channel: str | None, thread_ts: str | None) -> str:
         """The user-facing text for a failure; logs the cause (never tokens)."""
-        from bot.service import QuestionError
-
         if isinstance(exc, QuestionError):
             log.info("question rejected in %s/%s: %s", channel, thread_ts, exc)
             return f"I can't answer that as asked: {exc}. {USAGE}"
@@ -407,7 +426,7 @@ class SlackListeners:
 
 
 def build_slack_app(
-    settings: Settings, bot: KnowledgeBot, *, store: FeedbackStore | None = None
+    settings: Settings, bot: BotSource, *, store: FeedbackStore | None = None
 ) -> App:
     """The Bolt app with every listener; the same app serves HTTP and Socket Mode."""
     token = _secret(settings.slack_bot_token)
@@ -444,23 +463,42 @@ def build_slack_app(
     # Answer 200 to every other event so Slack does not retry (and then disable) delivery.
     app.event(re.compile(".*"))(listeners.on_other_event)
     app.error(_log_listener_error)
-    app.kb_listeners = listeners  # type: ignore[attr-defined]
     return app
+
+
+class ThreadedRequestHandler(SlackRequestHandler):
+    """Bolt's FastAPI handler, dispatching in a worker thread.
+
+    The stock handler calls the synchronous `App.dispatch` on the event loop, which would stall
+    every other request (e.g. /ask) while Bolt calls auth.test or waits for an ack.
+    """
+
+    async def handle(
+        self, req: Request, addition_context_properties: dict[str, Any] | None = None
+    ) -> Response:
+        """The Bolt response to one Slack request."""
+        if req.method != "POST":
+            return await super().handle(req, addition_context_properties)
+        body = await req.body()
+        bolt_req = to_bolt_request(req, body, addition_context_properties)
+        return to_starlette_response(await run_in_threadpool(self.app.dispatch, bolt_req))
 
 
 def _log_listener_error(error: Exception, body: dict[str, Any]) -> None:
     log.error("Slack listener failed (%s): %s", body.get("type"), error, exc_info=error)
 
 
-def mount_slack(app: FastAPI, settings: Settings, bot: KnowledgeBot) -> bool:
-    """Add POST /slack/events to the FastAPI app when the bot token and signing secret are set."""
+def mount_slack(app: FastAPI, settings: Settings, bot: KnowledgeBot | None = None) -> bool:
+    """Add POST /slack/events to the FastAPI app when the bot token and signing secret are set.
+
+    Without `bot`, the listeners use `app.state.bot` (set by the app's start-up).
+    """
     if not (settings.slack_bot_token and settings.slack_signing_secret):
         log.info("Slack not mounted: SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are not both set")
         return False
-    from fastapi import Request, Response
-
-    slack_app = build_slack_app(settings, bot)
-    handler = _ThreadedRequestHandler(slack_app)
+    source: BotSource = bot if bot is not None else (lambda: getattr(app.state, "bot", None))
+    slack_app = build_slack_app(settings, source)
+    handler = ThreadedRequestHandler(slack_app)
 
     @app.post(SLACK_EVENTS_PATH, include_in_schema=False)
     async def slack_events(request: Request) -> Response:
@@ -472,32 +510,6 @@ def mount_slack(app: FastAPI, settings: Settings, bot: KnowledgeBot) -> bool:
     app.state.slack_app = slack_app
     log.info("Slack events mounted at %s", SLACK_EVENTS_PATH)
     return True
-
-
-def _threaded_handler_class() -> type:
-    from slack_bolt.adapter.fastapi import SlackRequestHandler
-    from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
-    from starlette.concurrency import run_in_threadpool
-
-    class ThreadedRequestHandler(SlackRequestHandler):  # type: ignore[misc]
-        """Bolt's FastAPI handler, dispatching in a worker thread.
-
-        The stock handler calls the synchronous `App.dispatch` on the event loop, which would
-        stall every other request (e.g. /ask) while Bolt calls auth.test or waits for an ack.
-        """
-
-        async def handle(self, req: Any, addition_context_properties: Any = None) -> Any:
-            if req.method != "POST":
-                return await super().handle(req, addition_context_properties)
-            body = await req.body()
-            bolt_req = to_bolt_request(req, body, addition_context_properties)
-            return to_starlette_response(await run_in_threadpool(self.app.dispatch, bolt_req))
-
-    return ThreadedRequestHandler
-
-
-def _ThreadedRequestHandler(app: App) -> Any:  # noqa: N802 - reads like the class it builds
-    return _threaded_handler_class()(app)
 
 
 def socket_mode_handler(settings: Settings, bot: KnowledgeBot) -> SocketModeHandler:

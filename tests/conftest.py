@@ -35,7 +35,8 @@ def _isolated_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
 def make_settings(data_dir: Path, **overrides: object) -> Settings:
     """Settings for a test: embedded Chroma in `data_dir`, bundled corpus, local backend."""
-    return Settings(data_dir=data_dir, corpus_dir=BUNDLED_CORPUS, llm="local", **overrides)  # type: ignore[arg-type]
+    values: dict[str, object] = {"data_dir": data_dir, "corpus_dir": BUNDLED_CORPUS, "llm": "local"}
+    return Settings(**{**values, **overrides})  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")
