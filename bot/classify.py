@@ -32,7 +32,9 @@ _IT_SECTION = re.compile(r"\bIT (?:Strategy|Transformation)\b")
 _DIGITAL_SECTION = re.compile(r"\bDigital (?:Strategy|Transformation|Marketing)\b", re.IGNORECASE)
 # Purpose clauses: "upgrade X so that customers can Y", "migrate X in order to launch Y".
 _PURPOSE = re.compile(
-    r"\s(?:so\s+that|so\s+(?=\w+\s+(?:can|could|get|gets|will|may))|in\s+order\s+to|to\s+(?:enable|launch|offer|power|support|let|allow|deliver|open|sell|create)|enabling|which\s+(?:will\s+)?(?:enable|let|allow)s?|that\s+(?:will\s+)?(?:enable|let|allow)s?)\s",
+    r"\s(?:so\s+that|in\s+order\s+to|to\s+(?:enable|launch|offer|power|support|let|allow|deliver|open|sell|create)"
+    r"|enabling|(?:which|that)\s+(?:will\s+)?(?:enables?|lets?|allows?))\s+"
+    r"|\sso\s+(?=(?:[\w'’-]+\s+){1,4}(?:can|could|get|gets|will|may|stops?|is|are)\b)",
     re.IGNORECASE,
 )
 TOP_K = 4
@@ -131,8 +133,9 @@ class Verdict:
 class InitiativeClassifier:
     """Nearest-prototype classifier over the corpus' own IT and digital descriptions."""
 
-    def __init__(self, prototypes: Prototypes, margin: float = 0.0, scale: float = 25.0) -> None:
+    def __init__(self, prototypes: Prototypes, margin: float = 0.0, scale: float = 25.0, both_gap: float = 0.04) -> None:
         self.protos = prototypes
+        self.both_gap = both_gap
         self.margin = margin  # added to the IT score: calibrated on the dev split
         self.scale = scale
         self._side_idx = {
@@ -173,7 +176,8 @@ class InitiativeClassifier:
         if split:
             means_label, means_diff, _, means_best = self._side(vectors[1])
             purpose_label, purpose_diff, _, purpose_best = self._side(vectors[2])
-            if means_label == "it" and purpose_label == "digital":
+            # The means reads more like IT than the purpose does, and the purpose is digital.
+            if purpose_diff < 0 and means_diff - purpose_diff > self.both_gap:
                 strength = min(abs(means_diff), abs(purpose_diff))
                 return Verdict(
                     "both",

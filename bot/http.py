@@ -29,9 +29,9 @@ from bot.http_app import (
     CleanText,
     KbMiddleware,
     get_bot,
-    ready_bot,
     install_error_handlers,
     prefetched,
+    ready_bot,
     request_id_of,
     run_blocking,
     sse,
@@ -47,7 +47,9 @@ PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
 # CPU-bound embedding on a small machine does not thrash.
 DEFAULT_WORKERS = 8
 # Only documents the scheme in OpenAPI (the "Authorize" button); KbMiddleware enforces it.
-_bearer_doc = HTTPBearer(auto_error=False, description="`Authorization: Bearer <KB_API_KEY>` when a key is set")
+_bearer_doc = HTTPBearer(
+    auto_error=False, description="`Authorization: Bearer <KB_API_KEY>` when a key is set"
+)
 
 
 # ---------------------------------------------------------------------------------- models
@@ -60,10 +62,16 @@ class HistoryTurn(Turn):
 class AskRequest(BaseModel):
     """`POST /ask` (DESIGN.md), plus `stream` for Server-Sent Events."""
 
-    question: CleanText = Field(description="The question (non-blank; at most KB_MAX_QUESTION_CHARS characters).",
-                                examples=["What is digital transformation?"])  # fmt: skip
-    history: list[HistoryTurn] = Field(default_factory=list, description="Earlier turns, oldest first.")
-    stream: bool = Field(False, description="Stream Server-Sent Events (also: `Accept: text/event-stream`).")
+    question: CleanText = Field(
+        description="The question (non-blank; at most KB_MAX_QUESTION_CHARS characters).",
+        examples=["What is digital transformation?"],
+    )
+    history: list[HistoryTurn] = Field(
+        default_factory=list, description="Earlier turns, oldest first."
+    )
+    stream: bool = Field(
+        False, description="Stream Server-Sent Events (also: `Accept: text/event-stream`)."
+    )
 
 
 class ClassifyRequest(BaseModel):
@@ -112,10 +120,13 @@ class ErrorResponse(BaseModel):
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": text}
     for status, text in {
-        400: "Invalid JSON", 401: "Missing or wrong API key", 413: "Body or question too long",
-        422: "Empty question or invalid request", 503: "Knowledge base unavailable",
+        400: "Invalid JSON",
+        401: "Missing or wrong API key",
+        413: "Body or question too long",
+        422: "Empty question or invalid request",
+        503: "Knowledge base unavailable",
     }.items()
-}  # fmt: skip
+}
 
 
 # ---------------------------------------------------------------------------------- routes
@@ -157,9 +168,13 @@ def _wants_sse(request: Request) -> bool:
     "/ask",
     response_model=Answer,
     summary="Answer a question from the knowledge base",
-    responses={200: {"content": {"text/event-stream": {}},
-                     "description": "The Answer; or, when streaming, `delta` events then one `answer` event"}},
-)  # fmt: skip
+    responses={
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "The Answer; or, when streaming, `delta` events then one `answer` event",
+        }
+    },
+)
 async def ask(body: AskRequest, request: Request) -> Any:
     """Answer with citations (and a classification for "IT or digital?" questions).
     With `"stream": true` or `Accept: text/event-stream`: SSE `delta` events `{"text"}`, then one
@@ -168,7 +183,9 @@ async def ask(body: AskRequest, request: Request) -> Any:
     history: list[Turn] | None = list(body.history) or None
     if body.stream or _wants_sse(request):
         items = await prefetched(request, bot.stream(body.question, history))
-        return StreamingResponse(_ask_events(request, items), media_type="text/event-stream", headers=SSE_HEADERS)
+        return StreamingResponse(
+            _ask_events(request, items), media_type="text/event-stream", headers=SSE_HEADERS
+        )
     return await run_blocking(request, bot.answer, body.question, history)
 
 
@@ -182,10 +199,21 @@ async def _ask_events(request: Request, items: AsyncIterator[str | Answer]) -> A
     except Exception:
         rid = request_id_of(request)
         log.exception("answer stream failed rid=%s", rid)
-        yield sse({"error": {"code": "internal_error", "message": f"internal error; quote request id {rid}", "request_id": rid}}, "error")
+        yield sse(
+            {
+                "error": {
+                    "code": "internal_error",
+                    "message": f"internal error; quote request id {rid}",
+                    "request_id": rid,
+                }
+            },
+            "error",
+        )
 
 
-@api.post("/classify", response_model=ClassifyResponse, summary="Is an initiative IT, digital, or both?")
+@api.post(
+    "/classify", response_model=ClassifyResponse, summary="Is an initiative IT, digital, or both?"
+)
 async def classify(body: ClassifyRequest, request: Request) -> ClassifyResponse:
     """Classify an initiative against how the knowledge base describes IT and digital work."""
     bot = await ready_bot(request)
@@ -193,8 +221,12 @@ async def classify(body: ClassifyRequest, request: Request) -> ClassifyResponse:
     if result.classification is None:
         raise RuntimeError("KnowledgeBot.classify returned no classification")
     verdict = result.classification
-    return ClassifyResponse(label=verdict.label, confidence=verdict.confidence, rationale=verdict.rationale,
-                            citations=result.citations)  # fmt: skip
+    return ClassifyResponse(
+        label=verdict.label,
+        confidence=verdict.confidence,
+        rationale=verdict.rationale,
+        citations=result.citations,
+    )
 
 
 @api.get("/sources", response_model=SourcesResponse, summary="Documents in the knowledge base")
@@ -239,8 +271,11 @@ def create_app(
             # stay up: /readyz reports why, and the bot retries loading on use
             log.exception("loading the knowledge bot failed")
         app.state.bot = current
-        log.info("kb ready to serve in %.0f ms (auth %s)", (time.perf_counter() - started) * 1000,
-                 "on" if settings.api_key else "off")  # fmt: skip
+        log.info(
+            "kb ready to serve in %.0f ms (auth %s)",
+            (time.perf_counter() - started) * 1000,
+            "on" if settings.api_key else "off",
+        )
         yield
         log.info("kb HTTP shutting down")
 
@@ -270,8 +305,15 @@ def _is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, *, ensure_index: bool = True,
-          log_level: str = "info") -> None:  # fmt: skip
+def serve(
+    settings: Settings,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    ensure_index: bool = True,
+    log_level: str = "info",
+    bot: KnowledgeBot | None = None,
+) -> None:
     """Run the API under uvicorn until SIGINT/SIGTERM (graceful: in-flight requests finish,
     within 10 s). Ingests the bundled corpus first if the index is empty."""
     access = logging.getLogger("kb.http")
@@ -281,7 +323,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, *, ensu
     if settings.api_key is None and not _is_loopback(host):
         log.warning("serving on %s without KB_API_KEY: anyone who can reach it can query", host)
     config = uvicorn.Config(
-        create_app(settings, ensure_index=ensure_index),
+        create_app(settings, bot, ensure_index=ensure_index),
         host=host,
         port=port,
         access_log=False,  # kb.http logs one line per request (with the request id)

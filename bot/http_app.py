@@ -86,7 +86,9 @@ class ApiError(Exception):
 
 def _is_json(content_type: str) -> bool:
     media = content_type.split(";", 1)[0].strip().lower()
-    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -96,18 +98,32 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
     for err in errors:
         if err.get("type") == "json_invalid":
             detail = (err.get("ctx") or {}).get("error", "malformed")
-            return error_response(400, "invalid_json", f"the request body is not valid JSON: {detail}", rid)
+            return error_response(
+                400, "invalid_json", f"the request body is not valid JSON: {detail}", rid
+            )
     content_type = request.headers.get("content-type", "")
-    if any(tuple(e.get("loc", ())) == ("body",) for e in errors) and not _is_json(content_type):
-        if int(request.headers.get("content-length") or 0) > 0 or content_type:
-            return error_response(415, "unsupported_media_type", "send the body as JSON with `Content-Type: application/json`", rid)
+    body_sent = bool(content_type) or int(request.headers.get("content-length") or 0) > 0
+    body_unread = any(tuple(e.get("loc", ())) == ("body",) for e in errors)
+    if body_unread and body_sent and not _is_json(content_type):
+        return error_response(
+            415,
+            "unsupported_media_type",
+            "send the body as JSON with `Content-Type: application/json`",
+            rid,
+        )
     # Never echo `input`: it is user text (possibly huge, or unencodable).
     details = [
-        {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+        {
+            "loc": [str(p) for p in e.get("loc", ())],
+            "msg": str(e.get("msg", "")),
+            "type": str(e.get("type", "")),
+        }
         for e in errors[:10]
     ]
     summary = "; ".join(f"{'.'.join(d['loc'][1:] or d['loc'])}: {d['msg']}" for d in details[:3])
-    return error_response(422, "invalid_request", f"invalid request: {summary}", rid, details=details)
+    return error_response(
+        422, "invalid_request", f"invalid request: {summary}", rid, details=details
+    )
 
 
 async def _on_question_error(request: Request, exc: Exception) -> JSONResponse:
@@ -120,9 +136,13 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     message = str(exc.detail) if exc.detail else code.replace("_", " ")
-    if exc.status_code == 404:
+    if exc.status_code == 400:  # raised by FastAPI only when the body cannot be decoded
+        code, message = "invalid_json", "the request body is not valid JSON in UTF-8"
+    elif exc.status_code == 404:
         message = f"no such endpoint: {request.method} {_printable(request.url.path)}"
-    return error_response(exc.status_code, code, message, request_id_of(request), headers=exc.headers)
+    return error_response(
+        exc.status_code, code, message, request_id_of(request), headers=exc.headers
+    )
 
 
 async def _on_api_error(request: Request, exc: Exception) -> JSONResponse:
@@ -132,7 +152,9 @@ async def _on_api_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _on_store_error(request: Request, exc: Exception) -> JSONResponse:
     log.warning("store unavailable rid=%s: %s", request_id_of(request), exc)
-    return error_response(503, "unavailable", f"the knowledge base is not available: {exc}", request_id_of(request))
+    return error_response(
+        503, "unavailable", f"the knowledge base is not available: {exc}", request_id_of(request)
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -178,7 +200,9 @@ class KbMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
+                headers = [
+                    (k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"
+                ]
                 headers.append((b"x-request-id", rid.encode("ascii")))
                 message = {**message, "headers": headers}
             await send(message)
@@ -192,12 +216,14 @@ class KbMiddleware:
             else:
                 await self.app(scope, receive, send_with_id)
         except Exception:
-            log.exception("unhandled error in %s %s rid=%s", scope["method"], _printable(scope["path"]), rid)
+            log.exception(
+                "unhandled error in %s %s rid=%s", scope["method"], _printable(scope["path"]), rid
+            )
             if status:
                 raise  # the response has started: all we can do is let the server drop it
-            await error_response(500, "internal_error", f"internal error; quote request id {rid}", rid)(
-                scope, receive, send_with_id
-            )
+            await error_response(
+                500, "internal_error", f"internal error; quote request id {rid}", rid
+            )(scope, receive, send_with_id)
         finally:
             latency = (time.perf_counter() - started) * 1000
             log.info(
@@ -207,7 +233,13 @@ class KbMiddleware:
                 status,
                 latency,
                 rid,
-                extra={"method": scope["method"], "path": scope["path"], "status": status, "latency_ms": round(latency, 1), "request_id": rid},
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "latency_ms": round(latency, 1),
+                    "request_id": rid,
+                },
             )
 
     @staticmethod
@@ -229,9 +261,12 @@ class KbMiddleware:
             # compare_digest on bytes: constant time, and no str/ASCII pitfalls
             if scheme.lower() != b"bearer" or not hmac.compare_digest(token.strip(), self._key):
                 return error_response(
-                    401, "unauthorized", "missing or wrong API key: send `Authorization: Bearer <KB_API_KEY>`",
-                    rid, headers={"WWW-Authenticate": "Bearer"},
-                )  # fmt: skip
+                    401,
+                    "unauthorized",
+                    "missing or wrong API key: send `Authorization: Bearer <KB_API_KEY>`",
+                    rid,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
         length = headers.get(b"content-length")
         if length is not None:
             try:
@@ -244,11 +279,16 @@ class KbMiddleware:
 
     def _too_large(self, rid: str) -> JSONResponse:
         return error_response(
-            413, "body_too_large", f"the request body is larger than {self.max_body:,} bytes (KB_MAX_BODY_BYTES)",
-            rid, headers={"Connection": "close"},
-        )  # fmt: skip
+            413,
+            "body_too_large",
+            f"the request body is larger than {self.max_body:,} bytes (KB_MAX_BODY_BYTES)",
+            rid,
+            headers={"Connection": "close"},
+        )
 
-    async def _buffer_body(self, scope: Scope, receive: Receive) -> tuple[Receive, JSONResponse | None]:
+    async def _buffer_body(
+        self, scope: Scope, receive: Receive
+    ) -> tuple[Receive, JSONResponse | None]:
         """Read the whole body (counting bytes, for chunked uploads too) before any parsing."""
         if scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
             return receive, None
@@ -265,7 +305,9 @@ class KbMiddleware:
             chunks.append(body)
             if not message.get("more_body", False):
                 break
-        replay: list[Message] = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+        replay: list[Message] = [
+            {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        ]
 
         async def replaying_receive() -> Message:
             return replay.pop() if replay else await receive()
@@ -297,7 +339,11 @@ async def ready_bot(request: Request) -> KnowledgeBot:
     if not getattr(request.app.state, "index_ready", False):
         info = await anyio.to_thread.run_sync(bot.ready)
         if not info.get("ready"):
-            raise ApiError(503, "not_ready", f"the knowledge base is not ready: {info.get('reason') or 'unknown'}")
+            raise ApiError(
+                503,
+                "not_ready",
+                f"the knowledge base is not ready: {info.get('reason') or 'unknown'}",
+            )
         request.app.state.index_ready = True
     return bot
 

@@ -35,7 +35,7 @@ _IT_TOKEN = re.compile(
 @lru_cache(maxsize=50_000)
 def stem(word: str) -> str:
     """A light suffix stripper: enough to match plurals and -ing/-ed forms."""
-    for suffix, repl in (("ies", "y"), ("sses", "ss"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
+    for suffix, repl in (("ership", ""), ("ies", "y"), ("sses", "ss"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             return word[: -len(suffix)] + repl
     return word

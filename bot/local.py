@@ -16,10 +16,12 @@ import numpy as np
 from bot.lexical import terms
 from bot.retrieve import Hit, KnowledgeIndex, UnitRecord
 from bot.schema import Citation
+from bot.sentences import row_as_sentence
 
-MAX_UNITS = 3
+MAX_UNITS = 4
 MMR_LAMBDA = 0.75
-LEXICAL_WEIGHT = 0.35
+LEXICAL_WEIGHT = 0.2
+CHUNK_PRIOR = 0.2
 
 
 @dataclass
@@ -31,29 +33,50 @@ class Scored:
     score: float
 
 
-def lexical_overlap(question_terms: set[str], text: str) -> float:
-    """Share of the question's content terms found in `text`."""
-    if not question_terms:
+def weighted_overlap(question_terms: set[str], unit_terms: frozenset[str], idf: dict[str, float]) -> float:
+    """IDF-weighted share of the question's terms found in a unit (and its section)."""
+    total = sum(idf.get(t, 1.0) for t in question_terms)
+    if not total:
         return 0.0
-    return len(question_terms & set(terms(text))) / len(question_terms)
+    return sum(idf.get(t, 1.0) for t in question_terms & unit_terms) / total
 
 
 def score_units(
     question: str, qvec: np.ndarray, hits: list[Hit], index: KnowledgeIndex
 ) -> list[Scored]:
-    """All quotable units of the hits, scored against the question, best first."""
+    """Quotable units scored against the question, best first.
+
+    Every unit of the corpus is a candidate (the corpus is small and the vectors are in
+    memory); units of the retrieved chunks get a prior from the fused chunk ranking.
+    """
+    if not hits or not index.units:
+        return []
     qterms = set(terms(question))
+    semantic = index.unit_vectors @ qvec
+    hit_of = {h.chunk.id: h for h in hits}
+    top_fused = hits[0].fused or 1.0
+    headers = {}
+    for unit in index.units:
+        if unit.kind == "row" and unit.chunk_id not in headers:
+            headers[unit.chunk_id] = unit.row
     out: list[Scored] = []
-    for hit in hits:
-        for unit in index.units_of(hit.chunk.id):
-            if unit.kind == "heading" or len(unit.text.split()) < 4:
-                continue
-            semantic = float(index.unit_vectors[unit.row] @ qvec)
-            lexical = lexical_overlap(qterms, unit.text)
-            prior = 0.05 / (1 + hit.rank)  # a little trust in the fused chunk ranking
-            out.append(Scored(unit, hit, semantic + LEXICAL_WEIGHT * lexical + prior))
+    for unit in index.units:
+        if unit.kind == "heading" or headers.get(unit.chunk_id) == unit.row:
+            continue  # headings and table headers are not answers
+        if len(unit.text.split()) < 4 or unit.text.endswith("?"):
+            continue  # fragments and rhetorical questions neither
+        hit = hit_of.get(unit.chunk_id)
+        prior = CHUNK_PRIOR * hit.fused / top_fused if hit else 0.0
+        lexical = weighted_overlap(qterms, index.unit_terms[unit.row], index.idf)
+        score = float(semantic[unit.row]) + LEXICAL_WEIGHT * lexical + prior
+        out.append(Scored(unit, hit or _orphan_hit(index, unit), score))
     out.sort(key=lambda s: s.score, reverse=True)
     return out
+
+
+def _orphan_hit(index: KnowledgeIndex, unit: UnitRecord) -> Hit:
+    """A Hit for a unit whose chunk was not among the retrieved ones."""
+    return Hit(index.by_id[unit.chunk_id], fused=0.0, dense=0.0, lexical=0.0, rank=99)
 
 
 def pick(candidates: list[Scored], index: KnowledgeIndex, k: int, floor: float) -> list[Scored]:
@@ -75,16 +98,6 @@ def pick(candidates: list[Scored], index: KnowledgeIndex, k: int, floor: float) 
             continue  # near-duplicate sentence
         chosen.append(best)
     return chosen
-
-
-def render_row(unit_text: str, header: str | None) -> str:
-    """A table row as a readable sentence: `Scope — IT Transformation: …; Digital …: …`."""
-    cells = [c.strip() for c in unit_text.strip().strip("|").split("|")]
-    if not header:
-        return "; ".join(cells) + "."
-    heads = [h.strip() for h in header.strip().strip("|").split("|")]
-    pairs = [f"{h}: {c}" for h, c in zip(heads[1:], cells[1:], strict=False) if c]
-    return f"{cells[0]} — " + "; ".join(pairs) + "."
 
 
 class CitationBook:
@@ -117,7 +130,7 @@ def sentence_for(scored: Scored, index: KnowledgeIndex) -> str:
     """Readable text of a unit (table rows spelled out with their header)."""
     if scored.unit.kind == "row":
         header = next((u.text for u in index.units_of(scored.unit.chunk_id) if u.kind == "row"), None)
-        return render_row(scored.unit.text, None if header == scored.unit.text else header)
+        return row_as_sentence(scored.unit.text, header)
     text = scored.unit.text.strip()
     return text if re.search(r"[.!?\"”)]$", text) else text + "."
 

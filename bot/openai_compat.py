@@ -11,12 +11,20 @@ from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 import anyio
-
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.http_app import SSE_HEADERS, ApiError, CleanText, prefetched, ready_bot, request_id_of, run_blocking, sse
+from bot.http_app import (
+    SSE_HEADERS,
+    ApiError,
+    CleanText,
+    prefetched,
+    ready_bot,
+    request_id_of,
+    run_blocking,
+    sse,
+)
 from bot.schema import Answer, Turn
 
 log = logging.getLogger("kb.http")
@@ -134,7 +142,12 @@ async def get_model(model_id: str, request: Request) -> dict[str, Any]:
 @router.post(
     "/chat/completions",
     summary="Chat completion over the knowledge base (OpenAI wire format)",
-    responses={200: {"content": {"text/event-stream": {}}, "description": "JSON, or SSE chunks when `stream` is true"}},
+    responses={
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "JSON, or SSE chunks when `stream` is true",
+        }
+    },
 )
 async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any:
     """Answer the last user message from the knowledge base; earlier turns are the history.
@@ -159,7 +172,12 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any
             "model": MODEL_ID,
             "system_fingerprint": None,
             "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": text, "refusal": None}, "logprobs": None, "finish_reason": "stop"}
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text, "refusal": None},
+                    "logprobs": None,
+                    "finish_reason": "stop",
+                }
             ],
             "usage": usage(body.messages, text),
             "kb": answer.model_dump(mode="json"),
@@ -180,8 +198,15 @@ async def _chunks(
 
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-        body = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": MODEL_ID,
-                "system_fingerprint": None, "choices": [choice], **extra}  # fmt: skip
+        body = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": MODEL_ID,
+            "system_fingerprint": None,
+            "choices": [choice],
+            **extra,
+        }
         return sse(body)
 
     yield chunk({"role": "assistant", "content": ""})
@@ -200,11 +225,21 @@ async def _chunks(
     except Exception:
         rid = request_id_of(request)
         log.exception("chat completion stream failed rid=%s", rid)
-        error = {"code": "internal_error", "message": f"internal error; quote request id {rid}", "request_id": rid}
+        error = {
+            "code": "internal_error",
+            "message": f"internal error; quote request id {rid}",
+            "request_id": rid,
+        }
         yield sse({"error": error})
     if include_usage:
         counts = await anyio.to_thread.run_sync(usage, messages, "".join(sent))
-        body = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": MODEL_ID,
-                "choices": [], "usage": counts}  # fmt: skip
+        body = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": MODEL_ID,
+            "choices": [],
+            "usage": counts,
+        }
         yield sse(body)
     yield "data: [DONE]\n\n"

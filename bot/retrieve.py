@@ -9,9 +9,11 @@ stale after an ingest, also when another process ran the ingest.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -73,15 +75,24 @@ class KnowledgeIndex:
     unit_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 384), np.float32))
     bm25: Bm25Index = field(default_factory=lambda: Bm25Index([]))
     version: object = None
+    unit_terms: list[frozenset[str]] = field(default_factory=list)  # unit text + its section
+    idf: dict[str, float] = field(default_factory=dict)  # over units: rare terms weigh more
 
-    @property
+    @cached_property
     def by_id(self) -> dict[str, ChunkRecord]:
         """Chunks by id."""
         return {c.id: c for c in self.chunks}
 
+    @cached_property
+    def _units_by_chunk(self) -> dict[str, list[UnitRecord]]:
+        grouped: dict[str, list[UnitRecord]] = {}
+        for unit in self.units:
+            grouped.setdefault(unit.chunk_id, []).append(unit)
+        return grouped
+
     def units_of(self, chunk_id: str) -> list[UnitRecord]:
         """The quotable units of one chunk, in order."""
-        return [u for u in self.units if u.chunk_id == chunk_id]
+        return self._units_by_chunk.get(chunk_id, [])
 
 
 def load_index(store: Store) -> KnowledgeIndex:
@@ -120,12 +131,21 @@ def load_index(store: Store) -> KnowledgeIndex:
         ]
         if rows:
             vectors = np.asarray([e for _, _, e in rows], dtype=np.float32)
+    sections = {c.id: c.section for c in chunks}
+    unit_terms = [frozenset(terms(f"{sections.get(u.chunk_id, '')} {u.text}")) for u in units]
+    df: dict[str, int] = {}
+    for bag in unit_terms:
+        for term in bag:
+            df[term] = df.get(term, 0) + 1
+    n = max(len(unit_terms), 1)
     return KnowledgeIndex(
         chunks=chunks,
         units=units,
         unit_vectors=vectors,
         bm25=Bm25Index([c.embed_text for c in chunks]),
         version=(coll.metadata or {}).get("index_version"),
+        unit_terms=unit_terms,
+        idf={t: math.log(1 + n / d) for t, d in df.items()},
     )
 
 

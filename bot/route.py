@@ -98,3 +98,31 @@ def route(question: str) -> Route:
             if a and b and a.lower() != b.lower():
                 return Route("compare", sides=(a, b))
     return Route("knowledge")
+
+
+# Questions about this company's own facts (its budget, policies, people, project status…).
+# The knowledge base holds general reference articles, never such facts, so these are
+# declined even when they share words with the corpus ("our digital marketing budget").
+_INTERNAL_FACT = [
+    re.compile(
+        r"\b(?:our|my|the company's|the team's)\s+(?:[\w-]+\s+){0,3}(?:budget|spend|policy|policies|password|"
+        r"salary|salaries|headcount|deadline|sla|vpn|wifi|wi-fi|laptop|account|login|office|holiday|"
+        r"calendar|expenses?|tickets?|invoice|payroll|org chart|phone number|email address)s?\b",
+        re.IGNORECASE,
+    ),
+    re.compile(
+        r"\bwho\s+(?:is|are|was)\s+(?:our|the|my)\s+(?:[\w-]+\s+){0,3}(?:head|cio|cto|ceo|cdo|cmo|manager|"
+        r"director|lead|owner|contact|admin)\b",
+        re.IGNORECASE,
+    ),
+    re.compile(r"\b(?:status|progress|timeline)\s+of\s+(?:our|my|the)\b", re.IGNORECASE),
+    re.compile(r"\b(?:last|this|next)\s+(?:quarter|month|week|sprint)\b|\b(?:tomorrow|yesterday)\b", re.IGNORECASE),
+    re.compile(r"\bhow\s+(?:do|can|should)\s+i\s+(?:reset|reach|contact|request|book|log\s*in|install|get\s+access)\b", re.IGNORECASE),
+    re.compile(r"\bwhich\s+[\w-]+\s+did\s+we\b|\bdid\s+we\s+(?:pick|choose|select|buy|sign|hire)\b", re.IGNORECASE),
+    re.compile(r"^\s*(?:can|could|would)\s+you\s+(?:please\s+)?(?:book|schedule|send|order|create|open|file)\b", re.IGNORECASE),
+]
+
+
+def asks_for_internal_fact(question: str) -> bool:
+    """True for requests about this company's own facts or for actions, not knowledge."""
+    return any(p.search(question) for p in _INTERNAL_FACT)

@@ -70,3 +70,13 @@ def units(text: str) -> list[Unit]:
             for sentence in split_sentences(stripped):
                 out.append(Unit(sentence, "sentence", len(out)))
     return out
+
+
+def row_as_sentence(row: str, header: str | None) -> str:
+    """A table row spelled out with its header: `Scope — IT Transformation: …; Digital …: …`."""
+    cells = [c.strip() for c in row.strip().strip("|").split("|")]
+    if not header or header.strip() == row.strip():
+        return "; ".join(cells) + "."
+    heads = [h.strip() for h in header.strip().strip("|").split("|")]
+    pairs = [f"{h}: {c}" for h, c in zip(heads[1:], cells[1:], strict=False) if c]
+    return f"{cells[0]} — " + "; ".join(pairs) + "."

@@ -20,9 +20,9 @@ import numpy as np
 from bot.classify import InitiativeClassifier, Prototypes, build_prototypes
 from bot.embeddings import embed_array, make_embeddings
 from bot.lexical import terms
-from bot.local import CitationBook, compose, pick, score_units
+from bot.local import MAX_UNITS, CitationBook, compose, pick, score_units
 from bot.retrieve import Hit, HybridRetriever, IndexCache, KnowledgeIndex, Weights
-from bot.route import Route, route
+from bot.route import Route, asks_for_internal_fact, route
 from bot.schema import Answer, Citation, Classification, Turn
 from bot.settings import Settings
 from bot.store import Store, open_store
@@ -52,7 +52,7 @@ class QuestionError(ValueError):
 class Calibration:
     """Thresholds tuned on the dev split of the evaluation set (see evals/tune.py)."""
 
-    abstain_below: float = 0.50  # evidence score under which we abstain
+    abstain_below: float = 0.30  # evidence score under which we abstain
     lexical_weight: float = 0.25  # weight of question-term coverage in the evidence score
     unit_floor: float = 0.30  # weakest unit score we quote
     classify_margin: float = 0.0
@@ -74,21 +74,38 @@ def subject_of(question: str) -> str:
     return text
 
 
-def condense_locally(question: str, history: list[Turn]) -> str:
-    """Carry the previous subject into a pronoun follow-up ("and who owns it?")."""
+def _replace_pronoun(question: str, subject: str) -> str:
+    def swap(match: re.Match[str]) -> str:
+        return f"{subject}'s" if match.group(0).lower() in {"its", "their"} else subject
+
+    return _PRONOUN.sub(swap, question, count=1)
+
+
+def condense_locally(question: str, history: list[Turn]) -> list[str]:
+    """Standalone readings of a follow-up, most likely first ("and who owns it?" →
+    "and who owns digital transformation?")."""
     previous = next((t.content for t in reversed(history) if t.role == "user"), "")
-    if not previous:
-        return question
-    short = len(terms(question)) <= 3
-    if not (_PRONOUN.search(question) or _FOLLOW_UP_LEAD.match(question) or short):
-        return question
-    subject = subject_of(clean_question(previous))
+    subject = subject_of(clean_question(previous)) if previous else ""
     if not subject:
-        return question
+        return [question]
+    readings = []
     if _PRONOUN.search(question):
-        replaced = _PRONOUN.sub(lambda m: subject if m.group(0).lower() not in {"its", "their"} else f"{subject}'s", question, count=1)
-        return replaced
-    return f"{question.rstrip(' ?')} ({subject})?"
+        readings.append(_replace_pronoun(question, subject))
+    readings.append(f"{question.rstrip(' ?')} ({subject})?")
+    if not (_PRONOUN.search(question) or _FOLLOW_UP_LEAD.match(question) or len(terms(question)) <= 3):
+        readings.append(question)  # may well stand on its own
+    return readings
+
+
+def question_parts(question: str) -> list[str]:
+    """The sentences of a long or multi-part question (padding and injected instructions
+    then cannot drown the real question)."""
+    parts = [p.strip() for p in re.split(r"(?<=[.?!:;])\s+|\n+", question) if len(p.split()) >= 3]
+    if len(parts) <= 1:
+        return []
+    # Questions first, then the end (where a padded question usually sits), then the start.
+    ordered = [p for p in parts if p.endswith("?")] + parts[::-1][:3] + parts[:3]
+    return list(dict.fromkeys(ordered))[:8]
 
 
 class KnowledgeBot:
@@ -234,12 +251,12 @@ class KnowledgeBot:
         started = time.perf_counter()
         cleaned = self.validate(question)
         backend = self.llm_backend(llm)
-        standalone = self._standalone(cleaned, history, backend)
-        decision = route(standalone)
+        readings = self._standalone(cleaned, history, backend)
+        decision = route(readings[0])
         if decision.kind == "classify":
             result = self._classify(decision.initiative, backend)
         else:
-            result = self._answer(standalone, decision, history, backend)
+            result = self._answer(readings, decision, history, backend)
         result.latency_ms = round((time.perf_counter() - started) * 1000, 2)
         return result
 
@@ -256,10 +273,10 @@ class KnowledgeBot:
         started = time.perf_counter()
         cleaned = self.validate(question)
         backend = self.llm_backend(llm)
-        standalone = self._standalone(cleaned, history, backend)
-        decision = route(standalone)
+        readings = self._standalone(cleaned, history, backend)
+        decision = route(readings[0])
         if backend == "openai" and decision.kind != "classify":
-            yield from self._stream_llm(standalone, decision, history, started)
+            yield from self._stream_llm(readings, decision, history, started)
             return
         result = self.answer(question, history, llm=llm)
         for piece in re.split(r"(?<=\s)", result.answer):
@@ -267,26 +284,34 @@ class KnowledgeBot:
                 yield piece
         yield result
 
-    def _standalone(self, question: str, history: list[Turn] | None, backend: str) -> str:
-        if not history:
-            return question
-        if backend == "openai":
-            try:
-                return str(self._llm_client().condense(question, history))
-            except Exception as exc:
-                log.warning("condense via LLM failed, condensing locally: %s", exc)
-        return condense_locally(question, history)
+    def _standalone(self, question: str, history: list[Turn] | None, backend: str) -> list[str]:
+        """Query readings to try, the primary (used for routing) first."""
+        readings = [question]
+        if history:
+            readings = condense_locally(question, history)
+            if backend == "openai":
+                try:
+                    readings = [str(self._llm_client().condense(question, history)), *readings]
+                except Exception as exc:
+                    log.warning("condense via LLM failed, condensing locally: %s", exc)
+        readings += question_parts(readings[0])
+        return list(dict.fromkeys(readings))
 
-    def _retrieve(self, question: str) -> tuple[np.ndarray, list[Hit], float]:
-        """Query vector, hits, and the evidence score used for abstention."""
-        qvec = self.embed([question])[0]
-        hits = self.retriever.search(question, qvec, self.settings.top_k)
+    def _retrieve(self, readings: list[str]) -> tuple[str, np.ndarray, list[Hit], float]:
+        """The best-supported reading, its vector, its hits and its evidence score."""
         index = self.index()
-        best_unit = float((index.unit_vectors @ qvec).max()) if len(index.units) else 0.0
-        qterms = set(terms(question))
-        coverage = len(qterms & index.bm25.vocabulary) / len(qterms) if qterms else 0.0
-        evidence = best_unit + self.calibration.lexical_weight * (coverage - 1.0)
-        return qvec, hits, evidence
+        vectors = self.embed(readings)
+        best_unit = (vectors @ index.unit_vectors.T).max(axis=1) if len(index.units) else np.zeros(len(readings))
+        scores = []
+        for reading, unit_score in zip(readings, best_unit, strict=True):
+            qterms = set(terms(reading))
+            coverage = len(qterms & index.bm25.vocabulary) / len(qterms) if qterms else 0.0
+            scores.append(float(unit_score) + self.calibration.lexical_weight * (coverage - 1.0))
+        best = int(np.argmax(scores))
+        if asks_for_internal_fact(readings[best]):
+            scores[best] = min(scores[best], self.calibration.abstain_below - 1.0)
+        hits = self.retriever.search(readings[best], vectors[best], self.settings.top_k)
+        return readings[best], vectors[best], hits, scores[best]
 
     def _abstain(self, hits: list[Hit], backend: str, degraded: bool = False) -> Answer:
         topics = list(dict.fromkeys(h.chunk.title for h in hits))[:3] or [c["title"] for c in self.sources()[:3]]
@@ -303,13 +328,13 @@ class KnowledgeBot:
         units = [u for u in self.index().units_of(hit.chunk.id) if u.kind != "heading"]
         return units[0].text if units else hit.chunk.text[:200]
 
-    def _answer(self, question: str, decision: Route, history: list[Turn] | None, backend: str) -> Answer:
-        qvec, hits, evidence = self._retrieve(question)
+    def _answer(self, readings: list[str], decision: Route, history: list[Turn] | None, backend: str) -> Answer:
+        question, qvec, hits, evidence = self._retrieve(readings)
         if not hits or evidence < self.calibration.abstain_below:
             return self._abstain(hits, "local")
         if backend == "openai":
             try:
-                return self._answer_llm(question, history, hits)
+                return self._answer_llm(readings[0], history, hits)
             except Exception as exc:
                 log.warning("LLM answer failed, falling back to the local answer: %s", exc)
                 local = self._answer_local(question, qvec, hits, decision)
@@ -334,7 +359,7 @@ class KnowledgeBot:
                     parts.append(f"*{side[:1].upper()}{side[1:]}:* {compose(chosen, index, book)}")
             if parts:
                 return Answer(answer="\n".join(parts), citations=book.citations, backend="local")
-        chosen = pick(score_units(question, qvec, hits, index), index, 3, floor)
+        chosen = pick(score_units(question, qvec, hits, index), index, MAX_UNITS, floor)
         if not chosen:
             return self._abstain(hits, "local")
         return Answer(answer=compose(chosen, index, book), citations=book.citations, backend="local")
@@ -360,14 +385,14 @@ class KnowledgeBot:
         text, kept = self._llm_client().answer(question, history, hits)
         return self._llm_answer_from_text(question, text, kept)
 
-    def _stream_llm(self, question: str, decision: Route, history: list[Turn] | None, started: float) -> Iterator[str | Answer]:
-        qvec, hits, evidence = self._retrieve(question)
+    def _stream_llm(self, readings: list[str], decision: Route, history: list[Turn] | None, started: float) -> Iterator[str | Answer]:
+        question, qvec, hits, evidence = self._retrieve(readings)
         if not hits or evidence < self.calibration.abstain_below:
             result = self._abstain(hits, "openai")
         else:
             sent: list[str] = []
             try:
-                pieces, kept = self._llm_client().stream(question, history, hits)
+                pieces, kept = self._llm_client().stream(readings[0], history, hits)
                 for piece in pieces:
                     sent.append(piece)
                     yield piece

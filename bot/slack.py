@@ -434,9 +434,9 @@ def build_slack_app(
         raise SlackConfigError("SLACK_BOT_TOKEN is not set (the bot token, xoxb-…)")
     signing_secret = _secret(settings.slack_signing_secret)
     app = App(
-        token=token,
-        signing_secret=signing_secret or "",
+        # the token travels in the client only: Bolt warns when given both
         client=WebClient(token=token, base_url=settings.slack_api_url),
+        signing_secret=signing_secret or "",
         token_verification_enabled=False,
         process_before_response=False,
         # Socket Mode messages are not signed HTTP requests; HTTP mode always verifies

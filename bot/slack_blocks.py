@@ -15,7 +15,7 @@ from bot.schema import Answer, Citation
 SECTION_LIMIT = 3000
 MAX_BLOCKS = 50
 CONTEXT_ELEMENTS = 10
-MAX_ANSWER_CHARS = 36_000  # ~12 sections: past this a Slack message stops being readable
+MAX_ANSWER_CHARS = 12_000  # past this a message is unreadable (and 👍 payloads get large)
 QUOTE_CHARS = 160
 FALLBACK_TEXT_CHARS = 3000
 FEEDBACK_UP = "kb_feedback_up"

@@ -23,7 +23,7 @@ from chromadb.api.models.Collection import Collection
 from filelock import FileLock, Timeout
 
 from bot.embeddings import embed_array
-from bot.sentences import units
+from bot.sentences import row_as_sentence, units
 from bot.settings import Settings
 from bot.store import Store
 from ingest.chunk import Chunk, chunk_text
@@ -32,7 +32,7 @@ from ingest.load import LoadResult, Problem, RawDocument, load_paths
 
 log = logging.getLogger(__name__)
 
-PIPELINE_VERSION = "1"  # bump when cleaning or chunking changes in a way that alters chunks
+PIPELINE_VERSION = "2"  # bump when cleaning or chunking changes in a way that alters chunks
 EMBED_BATCH = 64
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -147,13 +147,19 @@ def _upsert(
     done = 0
     for start in range(0, len(items), EMBED_BATCH):
         batch = items[start : start + EMBED_BATCH]
-        unit_rows = [
-            (f"{c.id}:{u.position}", u, c)
-            for c, _ in batch
-            for u in units(c.text)
-            if u.kind != "heading"
-        ]
-        texts = [c.embed_text() for c, _ in batch] + [u.text for _, u, _ in unit_rows]
+        unit_rows = []
+        unit_texts = []
+        for chunk, _ in batch:
+            chunk_units = units(chunk.text)
+            header = next((u.text for u in chunk_units if u.kind == "row"), None)
+            for unit in chunk_units:
+                if unit.kind == "heading":
+                    continue
+                unit_rows.append((f"{chunk.id}:{unit.position}", unit, chunk))
+                # A bare row ("Ownership | CTO, IT department | …") embeds poorly; with its
+                # header spelled out it reads as the sentence it stands for.
+                unit_texts.append(row_as_sentence(unit.text, header) if unit.kind == "row" else unit.text)
+        texts = [c.embed_text() for c, _ in batch] + unit_texts
         vectors = embed_array(store.embeddings, texts)
         # Units first: a reader that sees a chunk can always find its sentences.
         if unit_rows:
