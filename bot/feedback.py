@@ -201,23 +201,25 @@ class FeedbackStore:
                 " voted_at = excluded.voted_at, comment = COALESCE(excluded.comment, comment)",
                 (answer_id, user, channel, thread_ts, vote, _now(), comment),
             )
-        records = [r for r in self.records() if r.answer_id == answer_id and r.user == user]
-        return records[0]
+        return self.records(answer_id=answer_id, user=user)[0]
 
-    def records(self, vote: Vote | None = None) -> list[FeedbackRecord]:
-        """All votes with their answers, oldest first (optionally only 👍 or 👎)."""
+    def records(
+        self, vote: Vote | None = None, *, answer_id: str | None = None, user: str | None = None
+    ) -> list[FeedbackRecord]:
+        """Votes with their answers, oldest first (all, or filtered by vote, answer, user)."""
         query = (
             "SELECT v.answer_id, v.user, COALESCE(v.channel, a.channel) AS channel,"
             " COALESCE(v.thread_ts, a.thread_ts) AS thread_ts, a.question, a.answer,"
             " a.citations, a.history, v.vote, v.voted_at, v.comment"
             " FROM votes v JOIN answers a ON a.id = v.answer_id"
         )
-        params: tuple[Any, ...] = ()
-        if vote:
-            query += " WHERE v.vote = ?"
-            params = (vote,)
+        filters = {"v.vote": vote, "v.answer_id": answer_id, "v.user": user}
+        used = {column: value for column, value in filters.items() if value is not None}
+        if used:
+            query += " WHERE " + " AND ".join(f"{column} = ?" for column in used)
         with self._tx() as conn:
-            rows = conn.execute(query + " ORDER BY v.voted_at, v.rowid", params).fetchall()
+            order = " ORDER BY v.voted_at, v.rowid"
+            rows = conn.execute(query + order, tuple(used.values())).fetchall()
         return [
             FeedbackRecord(
                 answer_id=row["answer_id"],

@@ -49,6 +49,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SLACK_EVENTS_PATH = "/slack/events"
+# message subtypes that are still a person writing (edits, joins, bot posts… are not)
+USER_SUBTYPES = (None, "file_share", "thread_broadcast")
 HISTORY_MESSAGES = 20  # thread messages read back as conversation history
 DEDUPE_TTL_S = 15 * 60.0  # Slack retries after ~0 s, 1 min and 5 min
 DEDUPE_MAX = 10_000
@@ -150,7 +152,7 @@ class SlackListeners:
     def is_user_message(event: dict[str, Any], context: BoltContext) -> bool:
         """A plain message from a person: no subtype (edits, joins…), not from a bot."""
         return (
-            event.get("subtype") in (None, "file_share")
+            event.get("subtype") in USER_SUBTYPES
             and not event.get("bot_id")
             and event.get("user") not in (None, context.bot_user_id)
             and bool((event.get("text") or "").strip())
@@ -184,7 +186,9 @@ class SlackListeners:
     # ------------------------------------------------------------------ events
     def on_mention(self, event: dict[str, Any], context: BoltContext, client: WebClient) -> None:
         """@kb in a channel: answer in the mention's thread (with its history if any)."""
-        if not self.is_user_message(event, context) or not self.claim(event["channel"], event["ts"]):
+        if not self.is_user_message(event, context) or not self.claim(
+            event["channel"], event["ts"]
+        ):
             return
         self._answer_message(client, context, event, with_history=bool(event.get("thread_ts")))
 
@@ -221,7 +225,9 @@ class SlackListeners:
         set_status: Callable[..., Any] | None = None,
     ) -> None:
         """A message in an assistant thread: "thinking…" status, then the answer."""
-        if not self.is_user_message(event, context) or not self.claim(event["channel"], event["ts"]):
+        if not self.is_user_message(event, context) or not self.claim(
+            event["channel"], event["ts"]
+        ):
             return
         status_set = False
         if set_status is not None:
@@ -243,10 +249,7 @@ class SlackListeners:
             return
         classify = re.match(r"(?i)classify\s+(.+)", text, re.DOTALL)
         try:
-            if classify:
-                answer = self.bot.classify(classify.group(1))
-            else:
-                answer = self.bot.answer(text)
+            answer = self.bot.classify(classify.group(1)) if classify else self.bot.answer(text)
             answer_id = self.store.save_answer(
                 text, answer, channel=command.get("channel_id"), thread_ts=None
             )
@@ -347,7 +350,9 @@ class SlackListeners:
             message = self._failure_text(exc, channel=channel, thread_ts=thread_ts)
             try:
                 blocks = render_apology() if message == APOLOGY else None
-                self._publish(client, channel, thread_ts, placeholder_ts, text=message, blocks=blocks)
+                self._publish(
+                    client, channel, thread_ts, placeholder_ts, text=message, blocks=blocks
+                )
             except Exception:
                 log.exception("could not post the apology in %s/%s", channel, thread_ts)
 
@@ -364,7 +369,9 @@ class SlackListeners:
         """Replace the placeholder with the final message (or post it if there is none)."""
         if placeholder_ts:
             try:
-                client.chat_update(channel=channel, ts=placeholder_ts, text=text, blocks=blocks or [])
+                client.chat_update(
+                    channel=channel, ts=placeholder_ts, text=text, blocks=blocks or []
+                )
                 return
             except SlackApiError as exc:
                 log.warning("chat.update failed (%s); posting the answer instead", exc)
@@ -382,7 +389,7 @@ class SlackListeners:
         replies = client.conversations_replies(channel=channel, ts=thread_ts, limit=200)
         turns: list[Turn] = []
         for msg in replies.get("messages") or []:
-            if msg.get("ts") in skip or msg.get("subtype") not in (None, "file_share"):
+            if msg.get("ts") in skip or msg.get("subtype") not in USER_SUBTYPES:
                 continue
             text = _plain(msg.get("text") or "")
             if not text or text in (_plain(THINKING), _plain(APOLOGY)):
@@ -448,8 +455,9 @@ def build_slack_app(
     app.use(listeners.dedupe_events)
 
     assistant = Assistant(logger=logging.getLogger("bot.slack.assistant"))
-    assistant.thread_started(listeners.ack_now, lazy=[listeners.on_assistant_thread_started])
-    assistant.user_message(listeners.ack_now, lazy=[listeners.on_assistant_message])
+    # Assistant's decorators drop `lazy` when the ack function is passed positionally
+    assistant.thread_started(lazy=[listeners.on_assistant_thread_started])(listeners.ack_now)
+    assistant.user_message(lazy=[listeners.on_assistant_message])(listeners.ack_now)
     app.assistant(assistant)
 
     app.event("app_mention")(ack=listeners.ack_now, lazy=[listeners.on_mention])
@@ -533,7 +541,12 @@ def socket_mode_handler(settings: Settings, bot: KnowledgeBot) -> SocketModeHand
 def run_socket_mode(settings: Settings, bot: KnowledgeBot) -> None:
     """Connect to Slack over Socket Mode and serve until interrupted (what `kb slack` runs)."""
     handler = socket_mode_handler(settings, bot)
-    bot.load()
+    try:
+        if bot.ensure_index():
+            log.info("ingested the bundled corpus into an empty index")
+    except Exception:
+        # stay up like `kb serve`: each question gets an apology until the store is back
+        log.exception("loading the knowledge bot failed")
     log.info("Socket Mode: connecting to Slack")
     try:
         handler.start()

@@ -16,6 +16,7 @@ SECTION_LIMIT = 3000
 MAX_BLOCKS = 50
 CONTEXT_ELEMENTS = 10
 MAX_ANSWER_CHARS = 12_000  # past this a message is unreadable (and 👍 payloads get large)
+MAX_SOURCES = 20  # lines in the Sources block; also keeps 👍 payloads under the HTTP body limit
 QUOTE_CHARS = 160
 FALLBACK_TEXT_CHARS = 3000
 FEEDBACK_UP = "kb_feedback_up"
@@ -77,7 +78,9 @@ def _section(text: str) -> dict[str, Any]:
 def _context(texts: list[str]) -> dict[str, Any]:
     return {
         "type": "context",
-        "elements": [{"type": "mrkdwn", "text": t[:SECTION_LIMIT]} for t in texts[:CONTEXT_ELEMENTS]],
+        "elements": [
+            {"type": "mrkdwn", "text": t[:SECTION_LIMIT]} for t in texts[:CONTEXT_ELEMENTS]
+        ],
     }
 
 
@@ -132,7 +135,9 @@ def render_answer(answer: Answer, answer_id: str | None = None) -> BlockList:
         head.append(_context([":grey_question: *Not in the knowledge base*"]))
     if answer.degraded:
         head.append(
-            _context([":warning: The language model is unavailable, so this is the offline answer."])
+            _context(
+                [":warning: The language model is unavailable, so this is the offline answer."]
+            )
         )
     tail: BlockList = [feedback_actions(answer_id)] if answer_id else []
 
@@ -142,7 +147,7 @@ def render_answer(answer: Answer, answer_id: str | None = None) -> BlockList:
     sections = [_section(p) for p in split_text(to_mrkdwn(body))] or [_section("_(no answer)_")]
     room = MAX_BLOCKS - len(head) - len(tail)
     if len(sections) > room:
-        sections = sections[: room - 1] + [_section("_(answer truncated)_")]
+        sections = [*sections[: room - 1], _section("_(answer truncated)_")]
 
     sources = _sources(answer.citations, MAX_BLOCKS - len(head) - len(sections) - len(tail))
     return head + sections + sources + tail
@@ -154,10 +159,10 @@ def _sources(citations: list[Citation], room: int) -> BlockList:
         return []
     lines = [citation_line(c) for c in citations]
     blocks: BlockList = [_context(["*Sources*"])]
-    capacity = (room - 1) * CONTEXT_ELEMENTS
+    capacity = min((room - 1) * CONTEXT_ELEMENTS, MAX_SOURCES)
     if len(lines) > capacity:
         hidden = len(lines) - capacity + 1
-        lines = lines[: capacity - 1] + [f"…and {hidden} more"]
+        lines = [*lines[: capacity - 1], f"…and {hidden} more"]
     for start in range(0, len(lines), CONTEXT_ELEMENTS):
         blocks.append(_context(lines[start : start + CONTEXT_ELEMENTS]))
     return blocks

@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -88,8 +88,14 @@ def _event(channel: str, question: str) -> dict[str, Any]:
         "api_app_id": "AAPP",
         "event_id": f"EvBench{n:08d}",
         "event_time": int(time.time()),
-        "event": {"type": "app_mention", "user": "U1", "text": f"<@UBOT> {question}",
-                  "ts": ts, "event_ts": ts, "channel": channel},  # fmt: skip
+        "event": {
+            "type": "app_mention",
+            "user": "U1",
+            "text": f"<@UBOT> {question}",
+            "ts": ts,
+            "event_ts": ts,
+            "channel": channel,
+        },
     }
 
 
@@ -114,10 +120,8 @@ def _wait(fake: Any, method: str, channel: str, timeout: float = 30.0) -> None:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             sys.exit(f"no {method} for {channel} within {timeout}s")
-        try:
+        with suppress(TimeoutError):
             fake.wait_for(method, len(fake.calls_to(method)) + 1, timeout=remaining)
-        except TimeoutError:
-            pass
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -155,31 +159,48 @@ def main(argv: list[str] | None = None) -> None:
             for i in range(args.answers):
                 channel = f"CANS{i}"
                 started = time.perf_counter()
-                _post(http, url, _event(channel, QUESTIONS[i % len(QUESTIONS)]), slack_api.signed_headers)
+                _post(
+                    http,
+                    url,
+                    _event(channel, QUESTIONS[i % len(QUESTIONS)]),
+                    slack_api.signed_headers,
+                )
                 _wait(fake, "chat.postMessage", channel)
                 to_placeholder.append((time.perf_counter() - started) * 1000)
                 _wait(fake, "chat.update", channel)
                 to_answer.append((time.perf_counter() - started) * 1000)
 
             acks = [
-                _post(http, url, _event("CACK", QUESTIONS[i % len(QUESTIONS)]), slack_api.signed_headers)
+                _post(
+                    http,
+                    url,
+                    _event("CACK", QUESTIONS[i % len(QUESTIONS)]),
+                    slack_api.signed_headers,
+                )
                 for i in range(args.events)
             ]
             # let the background answers drain before the server stops
             deadline = time.monotonic() + 120
-            while len([c for c in fake.calls_to("chat.update") if c.params.get("channel") == "CACK"]) < args.events:
+            while (
+                len([c for c in fake.calls_to("chat.update") if c.params.get("channel") == "CACK"])
+                < args.events
+            ):
                 if time.monotonic() > deadline:
                     break
                 time.sleep(0.1)
 
     print(f"ack latency over {len(acks)} signed events (request in → 200 out):")
-    print(f"  p50 {statistics.median(acks):.1f} ms   p99 {_pct(acks, 0.99):.1f} ms   "
-          f"max {max(acks):.1f} ms   (goal p99 < 200 ms)")  # fmt: skip
+    print(
+        f"  p50 {statistics.median(acks):.1f} ms   p99 {_pct(acks, 0.99):.1f} ms   "
+        f"max {max(acks):.1f} ms   (goal p99 < 200 ms)"
+    )
     if to_answer:
         print(f"event → posted answer, local backend, {len(to_answer)} events one at a time:")
-        print(f"  \"thinking…\" placeholder: median {statistics.median(to_placeholder):.1f} ms")
-        print(f"  answer (chat.update):     median {statistics.median(to_answer):.1f} ms   "
-              f"p90 {_pct(to_answer, 0.9):.1f} ms")  # fmt: skip
+        print(f'  "thinking…" placeholder: median {statistics.median(to_placeholder):.1f} ms')
+        print(
+            f"  answer (chat.update):     median {statistics.median(to_answer):.1f} ms   "
+            f"p90 {_pct(to_answer, 0.9):.1f} ms"
+        )
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ class CleaningRules:
 
 EMPTY_RULES = CleaningRules()
 
-# Invisible characters NFKC leaves in place: zero-width space/joiners, word joiner, BOM, soft hyphen.
+# Invisible characters NFKC keeps: zero-width space/joiners, word joiner, BOM, soft hyphen.
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
 
 _BULLET = r"(?:[-•*·▪◦]\s*)?"
@@ -51,7 +51,7 @@ _GENERIC_DROP_LINES: tuple[re.Pattern[str], ...] = tuple(
     for pattern in (
         r"[^\w\s]|\d",  # a lone punctuation character or digit
         r"(?:(?:posted|written|published)\s+)?by\s*:?",  # a byline with no author
-        r"post\s+a\s+comment|leave\s+a\s+(?:reply|comment)|(?:no|\d+)\s+comments?",
+        r"post\s+a\s+comment|leave\s+a\s+(?:reply|comment)|(?:no|\d+)\s+comments?\s*:?",
         r"(?:(?:previous|next|older|newer)\s+posts?\s*)+(?:home)?",
         r"share\s+(?:this(?:\s+(?:post|article|page|story))?|on\s+\w+)\s*[:!]?",
         r"subscribe\s+to\s*:?\s*post\s+comments.*",
@@ -79,9 +79,12 @@ _LIST_ITEM = re.compile(r"(?:\d{1,2}[.)]|[-•*·▪◦])\s")
 # starts count too: scraped text often loses a capital ("concepts. success criteria ...").
 _BOUNDARY = re.compile(r"[.!?]+[\"'”’)\]]*(?P<sep>\s+)(?=\S)")
 _ABBREVIATIONS = frozenset(
-    "e.g. i.e. vs. cf. approx. fig. no. mr. mrs. ms. dr. prof. st. jr. sr.".split()
+    [
+        *("e.g.", "i.e.", "vs.", "cf.", "approx.", "fig.", "no."),
+        *("mr.", "mrs.", "ms.", "dr.", "prof.", "st.", "jr.", "sr."),
+    ]
 )
-_ABBREVIATIONS_BEFORE_LOWER = frozenset("etc. inc. ltd. co. corp. al.".split())
+_ABBREVIATIONS_BEFORE_LOWER = frozenset(["etc.", "inc.", "ltd.", "co.", "corp.", "al."])
 _INITIAL = re.compile(r"[A-Z]\.|(?:[A-Za-z]\.){2,}")
 _LIST_NUMBER = re.compile(r"\d{1,3}[.)]")
 _WORD = re.compile(r"\w+")
@@ -122,7 +125,9 @@ def load_rules(path: Path | None = None) -> CleaningRules:
             )
         replacement = entry.get("replacement", "")
         if not isinstance(replacement, str):
-            raise ValueError(f"malformed cleaning rules {path}: {where}.replacement must be a string")
+            raise ValueError(
+                f"malformed cleaning rules {path}: {where}.replacement must be a string"
+            )
         spam.append((_compile(entry.get("pattern"), f"{where}.pattern", path), replacement))
     rules = CleaningRules(
         drop_lines=_patterns(data, "drop_lines", path),

@@ -32,7 +32,7 @@ from ingest.load import LoadResult, Problem, RawDocument, load_paths
 
 log = logging.getLogger(__name__)
 
-PIPELINE_VERSION = "2"  # bump when cleaning or chunking changes in a way that alters chunks
+PIPELINE_VERSION = "3"  # bump when cleaning or chunking changes in a way that alters chunks
 EMBED_BATCH = 64
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
 

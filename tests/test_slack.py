@@ -7,10 +7,11 @@ import csv
 import io
 import itertools
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -80,7 +81,7 @@ def serving(app: Any) -> Iterator[str]:
         thread.join(timeout=10)
 
 
-def kb_app(settings: Settings, bot: KnowledgeBot) -> Any:
+def kb_app(settings: Settings, bot: KnowledgeBot | None) -> Any:
     """The real HTTP app with the Slack door mounted (unless create_app already mounts it)."""
     app = create_app(settings, bot)
     if not any(getattr(r, "path", None) == SLACK_EVENTS_PATH for r in app.routes):
@@ -144,15 +145,30 @@ def next_ts() -> str:
 
 def mention(channel: str, text: str, ts: str | None = None, **extra: Any) -> dict[str, Any]:
     ts = ts or next_ts()
-    return {"type": "app_mention", "user": "U1", "text": text, "ts": ts, "channel": channel,
-            "event_ts": ts, **extra}  # fmt: skip
+    return {
+        "type": "app_mention",
+        "user": "U1",
+        "text": text,
+        "ts": ts,
+        "channel": channel,
+        "event_ts": ts,
+        **extra,
+    }
 
 
 def message(channel: str, text: str, ts: str | None = None, **extra: Any) -> dict[str, Any]:
     ts = ts or next_ts()
     channel_type = "im" if channel.startswith("D") else "channel"
-    return {"type": "message", "channel_type": channel_type, "user": "U1", "text": text, "ts": ts,
-            "channel": channel, "event_ts": ts, **extra}  # fmt: skip
+    return {
+        "type": "message",
+        "channel_type": channel_type,
+        "user": "U1",
+        "text": text,
+        "ts": ts,
+        "channel": channel,
+        "event_ts": ts,
+        **extra,
+    }
 
 
 def envelope(event: dict[str, Any], event_id: str | None = None) -> dict[str, Any]:
@@ -201,10 +217,8 @@ def wait_in(fake: FakeSlack, method: str, channel: str, count: int = 1) -> list[
             return found
         remaining = deadline - time.monotonic()
         assert remaining > 0, f"no {method} for {channel}; calls: {[c.method for c in fake.calls]}"
-        try:
+        with suppress(TimeoutError):
             fake.wait_for(method, len(fake.calls_to(method)) + 1, timeout=remaining)
-        except TimeoutError:
-            pass
 
 
 def assert_nothing_posted(fake: FakeSlack, within: float = 0.6) -> None:
@@ -228,7 +242,8 @@ def texts(blocks: list[dict[str, Any]]) -> list[str]:
 def listeners_of(app: App) -> list[tuple[str, ...]]:
     """Each listener's ack and lazy functions, by name, in dispatch order."""
     return [
-        (ls.ack_function.__name__, *(f.__name__ for f in ls.lazy_functions)) for ls in app._listeners
+        (ls.ack_function.__name__, *(f.__name__ for f in ls.lazy_functions))
+        for ls in app._listeners
     ]
 
 
@@ -242,8 +257,13 @@ def button_value(blocks: list[dict[str, Any]], action_id: str) -> str:
 
 # ------------------------------------------------------------------------------ conversations
 def test_mention_is_acked_at_once_and_answered_in_its_thread_with_sources(
-    fake: FakeSlack, http: httpx.Client, url: str, bot: RecordingBot
+    fake: FakeSlack,
+    http: httpx.Client,
+    url: str,
+    bot: RecordingBot,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     event = mention("C100", f"<@{BOT_USER_ID}> What is digital transformation?")
     bot.delay = 1.0  # a slow answer must not delay the ack
     started = time.perf_counter()
@@ -262,13 +282,22 @@ def test_mention_is_acked_at_once_and_answered_in_its_thread_with_sources(
     shown = texts(update["blocks"])
     assert any("Digital transformation" in t and "[1]" in t for t in shown)
     sources_at = shown.index("*Sources*")
-    assert any(t.startswith("[1] *IT Transformation vs Digital Transformation*") for t in shown[sources_at:])
-    assert button_value(update["blocks"], "kb_feedback_up") == button_value(update["blocks"], "kb_feedback_down")
+    assert any(
+        t.startswith("[1] *IT Transformation vs Digital Transformation*")
+        for t in shown[sources_at:]
+    )
+    assert button_value(update["blocks"], "kb_feedback_up") == button_value(
+        update["blocks"], "kb_feedback_down"
+    )
     assert "Digital transformation" in update["text"]  # notification / fallback text
     assert bot.asked[-1] == (event["text"], None)
+    assert "slack_sdk" in caplog.text  # Web API calls were logged at DEBUG …
+    assert TOKEN not in caplog.text and SECRET not in caplog.text  # … without the secrets
 
 
-def test_direct_message_is_answered_in_the_dm(fake: FakeSlack, http: httpx.Client, url: str) -> None:
+def test_direct_message_is_answered_in_the_dm(
+    fake: FakeSlack, http: httpx.Client, url: str
+) -> None:
     event = message("D200", "what is an IT strategy?")
     assert post_event(http, url, envelope(event)).status_code == 200
     placeholder = wait_in(fake, "chat.postMessage", "D200")[0]
@@ -314,21 +343,32 @@ def test_thread_reply_where_the_bot_never_answered_is_left_alone(
 def test_slash_command_acks_then_answers_through_response_url(
     fake: FakeSlack, http: httpx.Client, url: str
 ) -> None:
-    form = {"token": "t", "team_id": "T1", "channel_id": "C400", "user_id": "U1", "command": "/kb",
-            "text": "What is an IT strategy?", "response_url": fake.response_url("ask"),
-            "trigger_id": "1.2.3"}  # fmt: skip
+    form = {
+        "token": "t",
+        "team_id": "T1",
+        "channel_id": "C400",
+        "user_id": "U1",
+        "command": "/kb",
+        "text": "What is an IT strategy?",
+        "response_url": fake.response_url("ask"),
+        "trigger_id": "1.2.3",
+    }
     response = post_form(http, url, form)
     assert response.status_code == 200 and response.text == THINKING  # ephemeral
     (body,) = fake.wait_for_responses(1)
     assert body["response_type"] == "in_channel"
     assert "IT strategy" in body["text"] and "*Sources*" in texts(body["blocks"])
 
-    form.update(text="classify move our payroll servers to the cloud",
-                response_url=fake.response_url("classify"))  # fmt: skip
+    form.update(
+        text="classify move our payroll servers to the cloud",
+        response_url=fake.response_url("classify"),
+    )
     assert post_form(http, url, form).status_code == 200
     fake.wait_for_responses(2)
     (classified,) = fake.responses_to("classify")
-    assert any(t.startswith(":gear: *IT initiative* · confidence") for t in texts(classified["blocks"]))
+    assert any(
+        t.startswith(":gear: *IT initiative* · confidence") for t in texts(classified["blocks"])
+    )
 
     form.update(text="", response_url=fake.response_url("help"))
     assert "classify" in post_form(http, url, form).text  # usage, answered in the ack
@@ -338,9 +378,16 @@ def test_assistant_thread_gets_prompts_then_status_then_answer(
     fake: FakeSlack, http: httpx.Client, url: str
 ) -> None:
     thread_ts = next_ts()
-    started = {"type": "assistant_thread_started", "event_ts": thread_ts,
-               "assistant_thread": {"user_id": "U1", "channel_id": "D500", "thread_ts": thread_ts,
-                                    "context": {}}}  # fmt: skip
+    started = {
+        "type": "assistant_thread_started",
+        "event_ts": thread_ts,
+        "assistant_thread": {
+            "user_id": "U1",
+            "channel_id": "D500",
+            "thread_ts": thread_ts,
+            "context": {},
+        },
+    }
     assert post_event(http, url, envelope(started)).status_code == 200
     (prompts,) = fake.wait_for("assistant.threads.setSuggestedPrompts")
     assert prompts.params["thread_ts"] == thread_ts and len(prompts.params["prompts"]) >= 2
@@ -363,16 +410,39 @@ def test_thumbs_up_and_down_are_stored_and_exported(
 
     def click(user: str, action_id: str) -> None:
         payload = {
-            "type": "block_actions", "user": {"id": user}, "team": {"id": "T1"}, "api_app_id": "AAPP",
-            "token": "t", "trigger_id": "1.2.3", "channel": {"id": "C600"},
-            "container": {"type": "message", "message_ts": posted["ts"], "channel_id": "C600",
-                          "thread_ts": event["ts"], "is_ephemeral": False},
-            "message": {"type": "message", "ts": posted["ts"], "thread_ts": event["ts"],
-                        "text": posted["text"], "blocks": posted["blocks"], "bot_id": BOT_ID},
+            "type": "block_actions",
+            "user": {"id": user},
+            "team": {"id": "T1"},
+            "api_app_id": "AAPP",
+            "token": "t",
+            "trigger_id": "1.2.3",
+            "channel": {"id": "C600"},
+            "container": {
+                "type": "message",
+                "message_ts": posted["ts"],
+                "channel_id": "C600",
+                "thread_ts": event["ts"],
+                "is_ephemeral": False,
+            },
+            "message": {
+                "type": "message",
+                "ts": posted["ts"],
+                "thread_ts": event["ts"],
+                "text": posted["text"],
+                "blocks": posted["blocks"],
+                "bot_id": BOT_ID,
+            },
             "response_url": fake.response_url("click"),
-            "actions": [{"type": "button", "action_id": action_id, "block_id": "kb_feedback",
-                         "value": button_value(posted["blocks"], action_id), "action_ts": "1"}],
-        }  # fmt: skip
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": action_id,
+                    "block_id": "kb_feedback",
+                    "value": button_value(posted["blocks"], action_id),
+                    "action_ts": "1",
+                }
+            ],
+        }
         assert post_form(http, url, {"payload": json.dumps(payload)}).status_code == 200
 
     click("U7", "kb_feedback_up")
@@ -386,7 +456,9 @@ def test_thumbs_up_and_down_are_stored_and_exported(
     assert mine["U7"].vote == "up" and mine["U8"].vote == "down"
     up = mine["U7"]
     assert up.question == "What is digital transformation?" and up.thread_ts == event["ts"]
-    assert up.answer.startswith(posted["text"][:50]) and up.citations[0]["source"].startswith("corpus/")
+    assert up.answer.startswith(posted["text"][:50]) and up.citations[0]["source"].startswith(
+        "corpus/"
+    )
     assert up.voted_at
 
     exported = json.loads(export_feedback(settings.feedback_path, "json"))
@@ -408,7 +480,9 @@ def test_thumbs_up_and_down_are_stored_and_exported(
 
 
 # ------------------------------------------------------------------------------ never duplicated
-def test_retry_of_same_event_is_answered_once(fake: FakeSlack, http: httpx.Client, url: str) -> None:
+def test_retry_of_same_event_is_answered_once(
+    fake: FakeSlack, http: httpx.Client, url: str
+) -> None:
     body = envelope(mention("C700", f"<@{BOT_USER_ID}> What is an IT strategy?"))
     assert post_event(http, url, body).status_code == 200
     retry = {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
@@ -440,7 +514,9 @@ def test_forged_signature_and_stale_timestamp_get_401_and_nothing_is_posted(
     assert post_event(http, url, body, secret="not-the-secret").status_code == 401
     stale = int(time.time()) - 6 * 60
     assert post_event(http, url, body, timestamp=stale).status_code == 401
-    unsigned = http.post(url, content=json.dumps(body), headers={"Content-Type": "application/json"})
+    unsigned = http.post(
+        url, content=json.dumps(body), headers={"Content-Type": "application/json"}
+    )
     assert unsigned.status_code == 401
     assert_nothing_posted(fake)
     assert fake.calls == []
@@ -451,8 +527,12 @@ def test_bot_messages_and_message_subtypes_are_ignored(
 ) -> None:
     own = message("D900", "What is an IT strategy?", user=BOT_USER_ID, bot_id=BOT_ID)
     other_bot = message("D900", "What is an IT strategy?", bot_id="BOTHER", user="U2")
-    edited = message("D900", "", subtype="message_changed",
-                     message={"text": "What is an IT strategy?", "user": "U1"})  # fmt: skip
+    edited = message(
+        "D900",
+        "",
+        subtype="message_changed",
+        message={"text": "What is an IT strategy?", "user": "U1"},
+    )
     joined = message("C900", "<@U1> has joined the channel", subtype="channel_join")
     for event in (own, other_bot, edited, joined):
         assert post_event(http, url, envelope(event)).status_code == 200
@@ -466,40 +546,62 @@ def test_llm_failure_posts_the_degraded_offline_answer(
     with FakeOpenAI() as llm:
         llm.enqueue(*[Error(500) for _ in range(20)])
         settings = slack_settings(
-            indexed_settings, fake, tmp_path, llm="openai", openai_base_url=llm.base_url,
-            openai_api_key=SecretStr("sk-test"), llm_max_retries=0, llm_timeout=3.0,
-        )  # fmt: skip
-        with serving(kb_app(settings, KnowledgeBot(settings))) as events_url:
-            post_event(http, events_url, envelope(mention("C1000", f"<@{BOT_USER_ID}> What is an IT strategy?")))
+            indexed_settings,
+            fake,
+            tmp_path,
+            llm="openai",
+            openai_base_url=llm.base_url,
+            openai_api_key=SecretStr("sk-test"),
+            llm_max_retries=0,
+            llm_timeout=3.0,
+        )
+        # no bot given: create_app builds it at start-up and Slack finds it on app.state
+        with serving(kb_app(settings, None)) as events_url:
+            event = mention("C1000", f"<@{BOT_USER_ID}> What is an IT strategy?")
+            post_event(http, events_url, envelope(event))
             update = wait_in(fake, "chat.update", "C1000")[0]
         assert llm.chat_requests, "the LLM was never called"
     shown = " ".join(texts(update["blocks"]))
     assert "offline answer" in shown and "[1]" in shown and "*Sources*" in shown
 
 
-def test_chroma_failure_posts_an_apology_in_the_thread(
-    fake: FakeSlack, http: httpx.Client, indexed_settings: Settings, tmp_path: Path
-) -> None:
-    settings = slack_settings(indexed_settings, fake, tmp_path, chroma_url="http://127.0.0.1:1")
+@pytest.fixture(scope="module")
+def chroma_down_url(
+    indexed_settings: Settings, fake: FakeSlack, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A second app instance whose Chroma server (port 1) refuses connections."""
+    tmp = tmp_path_factory.mktemp("chroma-down")
+    settings = slack_settings(indexed_settings, fake, tmp, chroma_url="http://127.0.0.1:1")
     with serving(kb_app(settings, KnowledgeBot(settings))) as events_url:
-        event = mention("C1100", f"<@{BOT_USER_ID}> What is an IT strategy?")
-        assert post_event(http, events_url, envelope(event)).status_code == 200
-        placeholder = wait_in(fake, "chat.postMessage", "C1100")[0]
-        update = wait_in(fake, "chat.update", "C1100")[0]
+        yield events_url
+
+
+def test_chroma_failure_posts_an_apology_in_the_thread(
+    fake: FakeSlack, http: httpx.Client, chroma_down_url: str
+) -> None:
+    event = mention("C1100", f"<@{BOT_USER_ID}> What is an IT strategy?")
+    assert post_event(http, chroma_down_url, envelope(event)).status_code == 200
+    placeholder = wait_in(fake, "chat.postMessage", "C1100")[0]
+    update = wait_in(fake, "chat.update", "C1100")[0]
     assert placeholder["thread_ts"] == event["ts"]
     assert update["text"] == APOLOGY and "Sorry" in texts(update["blocks"])[0]
 
 
 def test_slash_command_failure_is_an_ephemeral_apology(
-    fake: FakeSlack, http: httpx.Client, indexed_settings: Settings, tmp_path: Path
+    fake: FakeSlack, http: httpx.Client, chroma_down_url: str
 ) -> None:
-    settings = slack_settings(indexed_settings, fake, tmp_path, chroma_url="http://127.0.0.1:1")
-    with serving(kb_app(settings, KnowledgeBot(settings))) as events_url:
-        form = {"token": "t", "team_id": "T1", "channel_id": "C1200", "user_id": "U1",
-                "command": "/kb", "text": "What is an IT strategy?",
-                "response_url": fake.response_url("fail"), "trigger_id": "1"}  # fmt: skip
-        assert post_form(http, events_url, form).status_code == 200
-        (body,) = fake.wait_for_responses(1)
+    form = {
+        "token": "t",
+        "team_id": "T1",
+        "channel_id": "C1200",
+        "user_id": "U1",
+        "command": "/kb",
+        "text": "What is an IT strategy?",
+        "response_url": fake.response_url("fail"),
+        "trigger_id": "1",
+    }
+    assert post_form(http, chroma_down_url, form).status_code == 200
+    (body,) = fake.wait_for_responses(1)
     assert body["response_type"] == "ephemeral" and body["text"] == APOLOGY
 
 
@@ -508,8 +610,13 @@ def test_long_answer_is_split_within_block_kit_limits() -> None:
     sentence = "Digital transformation changes how the business operates and competes [1]. "
     long_text = (sentence * 200)[:10_000]
     citations = [
-        Citation(n=i, source=f"corpus/{i:03d}.txt", title=f"Title {i} " + "x" * 300,
-                 quote="A verbatim quote <b>&</b> " * 40, score=0.5)  # fmt: skip
+        Citation(
+            n=i,
+            source=f"corpus/{i:03d}.txt",
+            title=f"Title {i} " + "x" * 300,
+            quote="A verbatim quote <b>&</b> " * 40,
+            score=0.5,
+        )
         for i in range(1, 61)
     ]
     classification = Classification(label="both", confidence=0.87, rationale="r")
@@ -528,6 +635,7 @@ def test_long_answer_is_split_within_block_kit_limits() -> None:
     assert " ".join(sections[1:]).split() == long_text.split()  # split, nothing lost
     shown = " ".join(texts(blocks))
     assert "<b>" not in shown and "&lt;b&gt;" in shown
+    assert "…and 41 more" in shown  # at most MAX_SOURCES lines of sources
     assert blocks[-1]["type"] == "actions"
 
     huge = render_answer(Answer(answer="word " * 200_000, citations=citations * 10), "id")
@@ -547,7 +655,9 @@ def test_socket_mode_handler_runs_the_same_listeners(
 ) -> None:
     with pytest.raises(SlackConfigError, match="SLACK_APP_TOKEN"):
         run_socket_mode(settings, bot)
-    handler = socket_mode_handler(settings.model_copy(update={"slack_app_token": SecretStr("xapp-1-A-1")}), bot)
+    handler = socket_mode_handler(
+        settings.model_copy(update={"slack_app_token": SecretStr("xapp-1-A-1")}), bot
+    )
     try:
         assert isinstance(handler.app, App)
         assert listeners_of(handler.app) == listeners_of(build_slack_app(settings, bot))

@@ -1,0 +1,102 @@
+"""Calibrate kb's thresholds and weights on the DEV split only (run by hand).
+
+    python -m evals.tune
+
+Prints, for the current index: the abstention threshold that best separates answerable from
+off-topic dev questions, the classifier's `both` gap and IT margin that maximise dev accuracy,
+and the dense/lexical fusion weights that maximise dev source hit@1 of retrieval. Copy the
+values into `bot/service.py::Calibration` and `bot/retrieve.py::Weights`, then run the eval on
+the test split to report an unbiased figure.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import statistics
+from pathlib import Path
+
+import numpy as np
+
+from bot.retrieve import Weights
+from bot.schema import Turn
+from bot.service import KnowledgeBot
+from bot.settings import PACKAGE_ROOT, Settings
+
+DATASETS = PACKAGE_ROOT / "evals" / "datasets"
+
+
+def dev_cases(kind: str) -> list[dict]:
+    """Dev-split cases of one dataset file."""
+    lines = (DATASETS / f"{kind}.jsonl").read_text(encoding="utf-8").splitlines()
+    return [c for c in map(json.loads, lines) if c["split"] == "dev"]
+
+
+def evidence(bot: KnowledgeBot, case: dict) -> float:
+    """The abstention evidence score kb computes for a case."""
+    history = [Turn(**t) for t in case.get("history", [])]
+    readings = bot._standalone(bot.validate(case["question"]), history, "local")
+    return bot._retrieve(readings)[3]
+
+
+def tune_abstention(bot: KnowledgeBot) -> float:
+    """Threshold maximising balanced accuracy between answerable and off-topic dev cases."""
+    answerable = [evidence(bot, c) for c in dev_cases("knowledge") + dev_cases("multiturn")]
+    off_topic = [evidence(bot, c) for c in dev_cases("abstain")]
+    for case in dev_cases("adversarial"):
+        (off_topic if case["expect"] == "abstain" else answerable).append(evidence(bot, case))
+    best = max(
+        np.linspace(0.0, 0.8, 81),
+        key=lambda t: (np.mean([e >= t for e in answerable]) + np.mean([e < t for e in off_topic]), -abs(t - 0.3)),
+    )
+    print(f"abstention: answerable min {min(answerable):.3f}, off-topic max {max(off_topic):.3f}")
+    print(f"  suggested Calibration.abstain_below = {best:.2f}")
+    return float(best)
+
+
+def tune_classifier(bot: KnowledgeBot) -> None:
+    """Grid over the `both` gap and the IT margin."""
+    cases = dev_cases("classify")
+    classifier = bot.classifier()
+    results = []
+    for gap, margin in itertools.product([0.0, 0.02, 0.04, 0.06, 0.08], [-0.02, -0.01, 0.0, 0.01, 0.02]):
+        classifier.both_gap, classifier.margin = gap, margin
+        correct = sum(classifier.classify(c["initiative"], bot.embed).label == c["label"] for c in cases)
+        results.append((correct / len(cases), -abs(margin), gap, margin))
+    accuracy, _, gap, margin = max(results)
+    print(f"classifier: dev accuracy {accuracy:.3f} with both_gap={gap} margin={margin}")
+
+
+def _reciprocal_rank(sources: list[str], expected: list[str]) -> float:
+    return next((1.0 / (i + 1) for i, s in enumerate(sources) if s in expected), 0.0)
+
+
+def tune_fusion(bot: KnowledgeBot) -> None:
+    """Grid over dense/lexical fusion weights by dev MRR of the retrieved chunks' sources."""
+    cases = dev_cases("knowledge")
+    vectors = bot.embed([c["question"] for c in cases])
+    scores = []
+    for lexical in [0.0, 0.3, 0.5, 0.7, 1.0, 1.5]:
+        bot.retriever.weights = Weights(dense=1.0, lexical=lexical)
+        ranks = [
+            _reciprocal_rank([h.chunk.source for h in bot.retriever.search(c["question"], v, 5)], c["expected_sources"])
+            for c, v in zip(cases, vectors, strict=True)
+        ]
+        hit1 = statistics.mean(r == 1.0 for r in ranks)
+        scores.append((statistics.mean(ranks), lexical))
+        print(f"fusion: lexical weight {lexical:.1f} → dev MRR {scores[-1][0]:.3f}, hit@1 {hit1:.3f}")
+    print(f"  suggested Weights.lexical = {max(scores)[1]}")
+
+
+def main() -> None:
+    """Run every calibration on the dev split and print suggestions."""
+    settings = Settings(data_dir=Path(".kb"), llm="local")
+    bot = KnowledgeBot(settings)
+    bot.ensure_index()
+    tune_abstention(bot)
+    tune_classifier(bot)
+    tune_fusion(bot)
+
+
+if __name__ == "__main__":
+    main()
