@@ -244,5 +244,43 @@ def classify(
         print_answer(result)
 
 
+@app.command("slack")
+def slack_command() -> None:
+    """Run the Slack bot over Socket Mode (needs SLACK_BOT_TOKEN and SLACK_APP_TOKEN)."""
+    from bot.service import KnowledgeBot
+    from bot.slack import SlackConfigError, run_socket_mode
+
+    logging.getLogger("bot.slack").setLevel(logging.INFO)
+    settings = _settings()
+    try:
+        run_socket_mode(settings, KnowledgeBot(settings))
+    except SlackConfigError as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command("feedback")
+def feedback_command(
+    fmt: Annotated[str, typer.Option("--format", help="csv or json.")] = "json",
+    as_eval: Annotated[
+        bool, typer.Option("--as-eval", help="Print 👎 votes as candidate eval cases (JSONL).")
+    ] = False,
+) -> None:
+    """Export the 👍/👎 feedback collected in Slack."""
+    from bot.feedback import export_feedback
+    from bot.settings import PACKAGE_ROOT
+
+    if fmt not in ("csv", "json"):
+        raise _fail("--format must be csv or json", code=2)
+    settings = _settings()
+    sys.stdout.write(
+        export_feedback(
+            settings.feedback_path,
+            fmt,  # type: ignore[arg-type]
+            as_eval=as_eval,
+            datasets_dir=PACKAGE_ROOT / "evals" / "datasets",
+        )
+    )
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

@@ -7,11 +7,15 @@ disagree with what was ingested.
 
 from __future__ import annotations
 
+import logging
 import re
 from functools import lru_cache
 
 import bm25s
 import numpy as np
+
+# bm25s forces its logger to DEBUG at import, which would print on every index build.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 _WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
 STOPWORDS = frozenset(

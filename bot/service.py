@@ -349,11 +349,14 @@ class KnowledgeBot:
         if decision.kind == "compare" and decision.sides:
             parts = []
             used: set[str] = set()
-            for side in decision.sides:
-                svec = self.embed([f"{side}: {question}"])[0]
+            side_vectors = self.embed([f"{side}: {question}" for side in decision.sides])
+            for side, svec in zip(decision.sides, side_vectors, strict=True):
                 side_hits = self.retriever.search(side, svec, self.settings.top_k)
                 ranked = [s for s in score_units(side, svec, side_hits, index) if s.unit.text not in used]
-                chosen = pick(ranked, index, 2, floor)
+                # Prefer sentences that have this side as their subject ("IT transformation is…").
+                side_terms = set(terms(side))
+                about_side = [s for s in ranked if side_terms and side_terms <= set(terms(" ".join(s.unit.text.split()[:6])))]
+                chosen = pick(about_side or ranked, index, 2, floor)
                 used.update(s.unit.text for s in chosen)
                 if chosen:
                     parts.append(f"*{side[:1].upper()}{side[1:]}:* {compose(chosen, index, book)}")

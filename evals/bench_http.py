@@ -166,10 +166,27 @@ def wait_ready(
     raise TimeoutError("server not ready")
 
 
+class Meter:
+    """Counts requests served and reads the server's VmRSS as each checkpoint is crossed."""
+
+    def __init__(self, pid: int, checkpoints: list[int]) -> None:
+        self.pid = pid
+        self.pending = sorted(checkpoints)
+        self.served = 0
+        self.rss: list[tuple[int, int]] = []
+
+    def count(self) -> None:
+        """One more request answered."""
+        self.served += 1
+        while self.pending and self.served >= self.pending[0]:
+            self.rss.append((self.pending.pop(0), rss_kib(self.pid)))
+
+
 async def drive(
-    url: str, questions: list[str], offset: int, requests: int, concurrency: int
+    url: str, questions: list[str], meter: Meter, requests: int, concurrency: int
 ) -> Run:
     """Closed loop: `concurrency` workers send `requests` POST /ask in total."""
+    offset = meter.served
     latencies: list[float] = []
     errors = 0
     next_index = 0
@@ -190,6 +207,7 @@ async def drive(
                     ok = False
                 latencies.append((time.perf_counter() - started) * 1000)
                 errors += not ok
+                meter.count()
 
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -252,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     url = f"http://127.0.0.1:{port}"
     server_log = Path(tmp.name) / "server.log"
     proc = start_server(data_dir, port, server_log, args.stub)
-    served = 0
+    meter = Meter(proc.pid, checkpoints)
     try:
         ready = wait_ready(url, proc)
         log.info(
@@ -265,23 +283,17 @@ def main(argv: list[str] | None = None) -> int:
         log.info(
             "%d rotating questions; RSS at start %.1f MiB", len(questions), rss_kib(proc.pid) / 1024
         )
-        asyncio.run(drive(url, questions, 0, args.warmup, 4))
-        served += args.warmup
+        asyncio.run(drive(url, questions, meter, args.warmup, 4))
 
         table: list[tuple[int, tuple[float, float, float, float, int]]] = []
         for level in levels:
             runs = []
             for _ in range(args.rounds):
-                runs.append(asyncio.run(drive(url, questions, served, args.requests, level)))
-                served += args.requests
+                runs.append(asyncio.run(drive(url, questions, meter, args.requests, level)))
             table.append((level, median_row(runs)))
-
-        rss: list[tuple[int, int]] = []
-        for checkpoint in checkpoints:
-            if checkpoint > served:
-                asyncio.run(drive(url, questions, served, checkpoint - served, 8))
-                served = checkpoint
-            rss.append((served, rss_kib(proc.pid)))
+        if meter.pending:  # keep serving at c=8 until the last RSS checkpoint
+            asyncio.run(drive(url, questions, meter, meter.pending[-1] - meter.served, 8))
+        rss = meter.rss
     finally:
         proc.terminate()
         try:
@@ -319,9 +331,7 @@ def main(argv: list[str] | None = None) -> int:
             f"goal RSS growth {rss[0][0]:,} -> {rss[-1][0]:,} requests within 10%: {growth:+.1%} "
             f"({'met' if ok else 'NOT met'})"
         )
-    out.append(
-        f"access-log lines written by the server: {access_lines:,} (requests sent: {served:,})"
-    )
+    out.append(f"access-log lines written by the server: {access_lines:,} (sent: {meter.served:,})")
     log.info("\n".join(out))
     return 0 if goals_ok else 1
 

@@ -329,6 +329,7 @@ def test_thread_follow_up_without_mention_uses_the_thread_as_history(
     # alone, "and who owns it?" is out of scope; with the thread it is about digital transformation
     assert KnowledgeBot.answer(bot, "and who owns it?").abstained
     assert "digital transformation" in update["text"].lower()
+    assert "CEO" in update["text"] or "cross-functional" in update["text"]  # corpus 004: Ownership
     assert "Not in the knowledge base" not in " ".join(texts(update["blocks"]))
 
 
