@@ -244,6 +244,17 @@ def classify(
         print_answer(result)
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+) -> None:
+    """Serve the HTTP API, the OpenAI-compatible endpoint and (with Slack tokens) Slack events."""
+    from bot.http import serve as run
+
+    run(_settings(), host, port)
+
+
 @app.command("slack")
 def slack_command() -> None:
     """Run the Slack bot over Socket Mode (needs SLACK_BOT_TOKEN and SLACK_APP_TOKEN)."""

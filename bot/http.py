@@ -295,6 +295,10 @@ def create_app(
     app.include_router(health)
     app.include_router(api)
     app.include_router(openai_compat.router, dependencies=[Depends(_bearer_doc)])
+    from bot.slack import mount_slack  # the Slack door shares this app when tokens are set
+
+    if mount_slack(app, settings, bot):
+        log.info("Slack events are served at POST /slack/events")
     return app
 
 

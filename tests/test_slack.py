@@ -82,10 +82,9 @@ def serving(app: Any) -> Iterator[str]:
 
 
 def kb_app(settings: Settings, bot: KnowledgeBot | None) -> Any:
-    """The real HTTP app with the Slack door mounted (unless create_app already mounts it)."""
+    """The real HTTP app, which mounts the Slack door itself when the tokens are set."""
     app = create_app(settings, bot)
-    if not any(getattr(r, "path", None) == SLACK_EVENTS_PATH for r in app.routes):
-        assert mount_slack(app, settings, bot)
+    assert any(getattr(r, "path", None) == SLACK_EVENTS_PATH for r in app.routes)
     assert SLACK_EVENTS_PATH in app.state.public_paths
     return app
 
