@@ -85,6 +85,9 @@ class OnnxMiniLM(Embeddings):
         options = ort.SessionOptions()
         options.intra_op_num_threads = self._threads or min(4, os.cpu_count() or 1)
         options.log_severity_level = 3
+        # The arena keeps every peak allocation; with concurrent requests it grew a server to
+        # ~900 MB. Without it memory follows the actual batch (measured cost: none visible).
+        options.enable_cpu_mem_arena = False
         session = ort.InferenceSession(
             str(path), sess_options=options, providers=["CPUExecutionProvider"]
         )

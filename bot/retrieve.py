@@ -84,6 +84,11 @@ class KnowledgeIndex:
         return {c.id: c for c in self.chunks}
 
     @cached_property
+    def chunk_terms(self) -> dict[str, frozenset[str]]:
+        """Content terms of each chunk, for near-duplicate checks."""
+        return {c.id: frozenset(terms(c.text)) for c in self.chunks}
+
+    @cached_property
     def _units_by_chunk(self) -> dict[str, list[UnitRecord]]:
         grouped: dict[str, list[UnitRecord]] = {}
         for unit in self.units:
@@ -179,10 +184,10 @@ class IndexCache:
         self._index = None
 
 
-def _near_duplicate(a: str, b: str) -> bool:
-    ta, tb = set(terms(a)), set(terms(b))
+def _near_duplicate(ta: frozenset[str], tb: frozenset[str]) -> bool:
+    """Two chunks sharing ≥ 85% of the smaller one's terms (e.g. overlapping windows)."""
     if not ta or not tb:
-        return a.strip() == b.strip()
+        return ta == tb
     return len(ta & tb) / min(len(ta), len(tb)) >= 0.85
 
 
@@ -234,7 +239,7 @@ class HybridRetriever:
         hits: list[Hit] = []
         for cid in sorted(fused, key=fused.__getitem__, reverse=True):
             chunk = by_id[cid]
-            if any(_near_duplicate(chunk.text, h.chunk.text) for h in hits):
+            if any(_near_duplicate(index.chunk_terms[cid], index.chunk_terms[h.chunk.id]) for h in hits):
                 continue
             hits.append(Hit(chunk, fused[cid], dense.get(cid, 0.0), lexical_by_id.get(cid, 0.0), len(hits)))
             if len(hits) == k:

@@ -417,10 +417,10 @@ class KnowledgeBot:
 
     # ------------------------------------------------------------------ classification
     def _classify(self, initiative: str, backend: str) -> Answer:
-        qvec = self.embed([initiative])[0]
-        hits = self.retriever.search(initiative, qvec, self.settings.top_k)
         if backend == "openai":
             try:
+                qvec = self.embed([initiative])[0]
+                hits = self.retriever.search(initiative, qvec, self.settings.top_k)
                 return self._classify_llm(initiative, hits)
             except Exception as exc:
                 log.warning("LLM classification failed, falling back to local: %s", exc)
