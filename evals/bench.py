@@ -46,7 +46,11 @@ def bench_ingest(tmp: Path, synthetic_chunks: int) -> None:
     print(f"re-ingest, unchanged       {warm.seconds:8.2f} s  ({warm.embedded} chunks embedded)")
 
     # Synthetic corpus of ~N chunks: paragraphs built from the corpus' own sentences.
-    sentences = [s for f in sorted(BUNDLED_CORPUS.glob("*.txt")) for s in f.read_text().split(". ") if len(s.split()) > 6]
+    from ingest.clean import clean_text, load_rules
+
+    rules = load_rules(BUNDLED_CORPUS / "cleaning.toml")
+    cleaned = [clean_text(f.read_text(), rules) for f in sorted(BUNDLED_CORPUS.glob("*.txt"))]
+    sentences = [s for text in cleaned for s in text.replace("\n", " ").split(". ") if len(s.split()) > 6]
     folder = tmp / "synthetic"
     folder.mkdir()
     per_file, files = 40, max(1, synthetic_chunks // 40)
@@ -57,21 +61,31 @@ def bench_ingest(tmp: Path, synthetic_chunks: int) -> None:
     syn_store = open_store(syn_settings, embedder)
     report = ingest(None, syn_settings, syn_store)
     chunks_per_s = report.chunks / report.seconds
+    from bot.sentences import units
     from ingest.index import chunks_of
     from ingest.load import load_paths
-    from ingest.clean import load_rules
 
     docs = load_paths([folder], folder, 10_000_000).documents
-    texts = [c.embed_text() for d in docs for c in chunks_of(d, load_rules(None), syn_settings)]
-    runs = []
-    for _ in range(3):
-        t = time.perf_counter()
-        embedder.embed_array(texts)
-        runs.append(len(texts) / (time.perf_counter() - t))
-    raw = statistics.median(runs)
+    chunks = [c for d in docs for c in chunks_of(d, load_rules(None), syn_settings)]
+    chunk_texts = [c.embed_text() for c in chunks]
+    unit_texts = [u.text for c in chunks for u in units(c.text) if u.kind != "heading"]
+
+    def throughput(texts: list[str]) -> float:
+        runs = []
+        for _ in range(3):
+            t = time.perf_counter()
+            embedder.embed_array(texts)
+            runs.append(time.perf_counter() - t)
+        return statistics.median(runs)
+
+    chunk_s = throughput(chunk_texts)
+    all_s = chunk_s + throughput(unit_texts)
+    raw_chunks = len(chunks) / chunk_s
     print(f"synthetic indexing         {report.chunks} chunks in {report.seconds:.1f} s = {chunks_per_s:.1f} chunks/s")
-    print(f"raw embedding, same texts  {raw:.1f} chunks/s (median of 3)")
-    print(f"  ratio indexing / raw     {chunks_per_s / raw:.2f}  (goal ≥ 0.8; indexing also embeds each chunk's sentences)")
+    print(f"raw embedding of the chunk texts            {raw_chunks:.1f} chunks/s (median of 3)")
+    print(f"  ratio indexing / raw chunk embedding      {chunks_per_s / raw_chunks:.2f}  (goal ≥ 0.8)")
+    print(f"raw embedding of chunks + their {len(unit_texts)} sentences  {len(chunks) / all_s:.1f} chunks/s")
+    print(f"  ratio indexing / raw embedding of the same work  {chunks_per_s * all_s / len(chunks):.2f}  (pipeline overhead)")
 
 
 def bench_answer(tmp: Path, n_questions: int) -> None:
