@@ -56,7 +56,11 @@ def side_of(unit: UnitRecord, chunk: ChunkRecord) -> Side | None:
     text = unit.text.strip()
     mentions_it = bool(re.search(r"\bIT\b", text))
     mentions_digital = bool(re.search(r"\bdigital\b", text, re.IGNORECASE))
-    if _IT_SUBJECT.match(text) and not (mentions_digital and re.search(r"\bdigital (?:strategy|transformation)", text, re.I) and text.lower().find("digital") < 40):
+    if _IT_SUBJECT.match(text) and not (
+        mentions_digital
+        and re.search(r"\bdigital (?:strategy|transformation)", text, re.I)
+        and text.lower().find("digital") < 40
+    ):
         return "it"
     if _DIGITAL_SUBJECT.match(text):
         return "digital"
@@ -88,7 +92,9 @@ def build_prototypes(index: KnowledgeIndex, embed) -> Prototypes:  # type: ignor
             protos.chunk_ids.append(unit.chunk_id)
             protos.quotes.append(unit.text)
             rows.append(unit.row)
-    vectors = index.unit_vectors[rows] if rows else np.zeros((0, index.unit_vectors.shape[1]), np.float32)
+    vectors = (
+        index.unit_vectors[rows] if rows else np.zeros((0, index.unit_vectors.shape[1]), np.float32)
+    )
     if extra_texts:
         extra = np.asarray(embed([t for _, t, _, _ in extra_texts]), dtype=np.float32)
         vectors = np.vstack([vectors, extra]) if len(vectors) else extra
@@ -101,7 +107,9 @@ def build_prototypes(index: KnowledgeIndex, embed) -> Prototypes:  # type: ignor
     return protos
 
 
-def _table_prototypes(unit: UnitRecord, chunk: ChunkRecord, index: KnowledgeIndex) -> list[tuple[Side, str, str, str]]:
+def _table_prototypes(
+    unit: UnitRecord, chunk: ChunkRecord, index: KnowledgeIndex
+) -> list[tuple[Side, str, str, str]]:
     """One prototype per side from a comparison-table row, using the header to know sides."""
     header = next((u for u in index.units_of(chunk.id) if u.kind == "row"), None)
     if header is None or header is unit or header.text == unit.text:
@@ -110,8 +118,14 @@ def _table_prototypes(unit: UnitRecord, chunk: ChunkRecord, index: KnowledgeInde
     cells = [c.strip() for c in unit.text.strip("|").split("|")]
     out = []
     for head, cell in zip(heads[1:], cells[1:], strict=False):
-        side = "it" if _IT_SECTION.search(head) or head.upper().startswith("IT") else (
-            "digital" if _DIGITAL_SECTION.search(head) or head.lower().startswith("digital") else None
+        side = (
+            "it"
+            if _IT_SECTION.search(head) or head.upper().startswith("IT")
+            else (
+                "digital"
+                if _DIGITAL_SECTION.search(head) or head.lower().startswith("digital")
+                else None
+            )
         )
         if side and cell:
             out.append((side, f"{head} {cells[0].lower()}: {cell}", chunk.id, unit.text))
@@ -133,7 +147,13 @@ class Verdict:
 class InitiativeClassifier:
     """Nearest-prototype classifier over the corpus' own IT and digital descriptions."""
 
-    def __init__(self, prototypes: Prototypes, margin: float = 0.0, scale: float = 25.0, both_gap: float = 0.04) -> None:
+    def __init__(
+        self,
+        prototypes: Prototypes,
+        margin: float = 0.0,
+        scale: float = 25.0,
+        both_gap: float = 0.04,
+    ) -> None:
         self.protos = prototypes
         self.both_gap = both_gap
         self.margin = margin  # added to the IT score: calibrated on the dev split
@@ -158,7 +178,9 @@ class InitiativeClassifier:
         scores["it"] += self.margin
         return scores, best
 
-    def _side(self, vector: np.ndarray) -> tuple[str, float, dict[str, float], dict[str, list[int]]]:
+    def _side(
+        self, vector: np.ndarray
+    ) -> tuple[str, float, dict[str, float], dict[str, list[int]]]:
         scores, best = self.side_scores(vector)
         diff = scores["it"] - scores["digital"]
         return ("it" if diff >= 0 else "digital"), diff, scores, best
@@ -174,8 +196,8 @@ class InitiativeClassifier:
         label, diff, scores, best = self._side(vectors[0])
         confidence = 1.0 / (1.0 + math.exp(-abs(diff) * self.scale))
         if split:
-            means_label, means_diff, _, means_best = self._side(vectors[1])
-            purpose_label, purpose_diff, _, purpose_best = self._side(vectors[2])
+            _means_label, means_diff, _, means_best = self._side(vectors[1])
+            _purpose_label, purpose_diff, _, purpose_best = self._side(vectors[2])
             # The means reads more like IT than the purpose does, and the purpose is digital.
             if purpose_diff < 0 and means_diff - purpose_diff > self.both_gap:
                 strength = min(abs(means_diff), abs(purpose_diff))

@@ -93,7 +93,16 @@ def ingest_command(
         err.print(f"[{style}]skipped[/] {problem.path}: {problem.reason}" if problem.fatal
                   else f"[{style}]warning[/] {problem.path}: {problem.reason}")  # fmt: skip
     table = Table(title="Ingest", show_header=True)
-    for column in ("files", "chunks", "added", "updated", "deleted", "unchanged", "embedded", "seconds"):
+    for column in (
+        "files",
+        "chunks",
+        "added",
+        "updated",
+        "deleted",
+        "unchanged",
+        "embedded",
+        "seconds",
+    ):
         table.add_column(column, justify="right")
     table.add_row(
         *(str(getattr(report, c)) for c in ("files", "chunks", "added", "updated", "deleted", "unchanged", "embedded")),
@@ -192,7 +201,9 @@ def print_answer(result: Any) -> None:
         console.print(f"[bold]{heading}[/]")
         for cit in result.citations:
             section = f" › {cit.section}" if cit.section else ""
-            console.print(f" [{cit.n}] [bold]{escape(cit.title)}[/]{escape(section)} [dim]({cit.source})[/]")
+            console.print(
+                f" [{cit.n}] [bold]{escape(cit.title)}[/]{escape(section)} [dim]({cit.source})[/]"
+            )
             console.print(f"     [italic]“{escape(cit.quote[:240])}”[/]")
     console.print(f"[dim]{result.backend} backend · {result.latency_ms:.0f} ms[/]")
 

@@ -96,7 +96,9 @@ def pack_context(hits: list[Hit], model: str, budget: int) -> tuple[str, list[Hi
             if kept:
                 break
             # Even the best passage is too long: cut it to the budget rather than send nothing.
-            block = encoding.decode(encoding.encode(block, disallowed_special=())[: max(budget - 2, 1)])
+            block = encoding.decode(
+                encoding.encode(block, disallowed_special=())[: max(budget - 2, 1)]
+            )
             cost = budget
         blocks.append(block)
         kept.append(hit)
@@ -107,7 +109,9 @@ def pack_context(hits: list[Hit], model: str, budget: int) -> tuple[str, list[Hi
 def _history_messages(history: list[Turn] | None) -> list[BaseMessage]:
     messages: list[BaseMessage] = []
     for turn in (history or [])[-6:]:
-        messages.append(HumanMessage(turn.content) if turn.role == "user" else AIMessage(turn.content))
+        messages.append(
+            HumanMessage(turn.content) if turn.role == "user" else AIMessage(turn.content)
+        )
     return messages
 
 
@@ -118,12 +122,16 @@ class LlmBackend:
         self.settings = settings
         self.model = make_chat_model(settings)
 
-    def _answer_messages(self, question: str, history: list[Turn] | None, hits: list[Hit]) -> tuple[list[BaseMessage], list[Hit]]:
+    def _answer_messages(
+        self, question: str, history: list[Turn] | None, hits: list[Hit]
+    ) -> tuple[list[BaseMessage], list[Hit]]:
         context, kept = pack_context(hits, self.settings.openai_model, self.settings.context_tokens)
         system = f"{SYSTEM_PROMPT}\n\nContext passages:\n{context}"
         return [SystemMessage(system), *_history_messages(history), HumanMessage(question)], kept
 
-    def answer(self, question: str, history: list[Turn] | None, hits: list[Hit]) -> tuple[str, list[Hit]]:
+    def answer(
+        self, question: str, history: list[Turn] | None, hits: list[Hit]
+    ) -> tuple[str, list[Hit]]:
         """The model's answer text and the passages it was given."""
         messages, kept = self._answer_messages(question, history, hits)
         try:
@@ -135,7 +143,9 @@ class LlmBackend:
             raise LlmError("empty answer from the model")
         return text.strip(), kept
 
-    def stream(self, question: str, history: list[Turn] | None, hits: list[Hit]) -> tuple[Iterator[str], list[Hit]]:
+    def stream(
+        self, question: str, history: list[Turn] | None, hits: list[Hit]
+    ) -> tuple[Iterator[str], list[Hit]]:
         """A generator of answer text pieces, and the passages it was given."""
         messages, kept = self._answer_messages(question, history, hits)
 

@@ -33,7 +33,9 @@ class Scored:
     score: float
 
 
-def weighted_overlap(question_terms: set[str], unit_terms: frozenset[str], idf: dict[str, float]) -> float:
+def weighted_overlap(
+    question_terms: set[str], unit_terms: frozenset[str], idf: dict[str, float]
+) -> float:
     """IDF-weighted share of the question's terms found in a unit (and its section)."""
     total = sum(idf.get(t, 1.0) for t in question_terms)
     if not total:
@@ -84,17 +86,22 @@ def pick(candidates: list[Scored], index: KnowledgeIndex, k: int, floor: float) 
     chosen: list[Scored] = []
     pool = [c for c in candidates if c.score >= floor][:30]
     while pool and len(chosen) < k:
+
         def mmr(c: Scored) -> float:
             if not chosen:
                 return c.score
             redundancy = max(
-                float(index.unit_vectors[c.unit.row] @ index.unit_vectors[s.unit.row]) for s in chosen
+                float(index.unit_vectors[c.unit.row] @ index.unit_vectors[s.unit.row])
+                for s in chosen
             )
             return MMR_LAMBDA * c.score - (1 - MMR_LAMBDA) * redundancy
 
         best = max(pool, key=mmr)
         pool.remove(best)
-        if any(float(index.unit_vectors[best.unit.row] @ index.unit_vectors[s.unit.row]) > 0.92 for s in chosen):
+        if any(
+            float(index.unit_vectors[best.unit.row] @ index.unit_vectors[s.unit.row]) > 0.92
+            for s in chosen
+        ):
             continue  # near-duplicate sentence
         chosen.append(best)
     return chosen
@@ -129,7 +136,9 @@ class CitationBook:
 def sentence_for(scored: Scored, index: KnowledgeIndex) -> str:
     """Readable text of a unit (table rows spelled out with their header)."""
     if scored.unit.kind == "row":
-        header = next((u.text for u in index.units_of(scored.unit.chunk_id) if u.kind == "row"), None)
+        header = next(
+            (u.text for u in index.units_of(scored.unit.chunk_id) if u.kind == "row"), None
+        )
         return row_as_sentence(scored.unit.text, header)
     text = scored.unit.text.strip()
     return text if re.search(r"[.!?\"”)]$", text) else text + "."

@@ -115,7 +115,9 @@ def load_index(store: Store) -> KnowledgeIndex:
             section=str(meta.get("section", "")),
             index=int(meta.get("chunk_index", 0)),  # type: ignore[arg-type]
         )
-        for cid, doc, meta in zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True)
+        for cid, doc, meta in zip(
+            got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
+        )
     ]
     chunks.sort(key=lambda c: (c.source, c.index))
     units_coll = store.units()
@@ -131,7 +133,9 @@ def load_index(store: Store) -> KnowledgeIndex:
         ]  # fmt: skip
         rows.sort(key=lambda r: (str(r[1]["chunk_id"]), int(r[1]["position"])))  # type: ignore[arg-type]
         units = [
-            UnitRecord(str(m["chunk_id"]), d or "", str(m.get("kind", "sentence")), int(m["position"]), i)  # type: ignore[arg-type]
+            UnitRecord(
+                str(m["chunk_id"]), d or "", str(m.get("kind", "sentence")), int(m["position"]), i
+            )  # type: ignore[arg-type]
             for i, (d, m, _) in enumerate(rows)
         ]
         if rows:
@@ -234,14 +238,20 @@ class HybridRetriever:
         for rank, i in enumerate(lexical_order):
             cid = index.chunks[i].id
             fused[cid] = fused.get(cid, 0.0) + self.weights.lexical / (RRF_K + rank + 1)
-        lexical_by_id = {index.chunks[i].id: float(bm25[i]) / top for i in lexical_order} if top else {}
+        lexical_by_id = (
+            {index.chunks[i].id: float(bm25[i]) / top for i in lexical_order} if top else {}
+        )
 
         hits: list[Hit] = []
         for cid in sorted(fused, key=fused.__getitem__, reverse=True):
             chunk = by_id[cid]
-            if any(_near_duplicate(index.chunk_terms[cid], index.chunk_terms[h.chunk.id]) for h in hits):
+            if any(
+                _near_duplicate(index.chunk_terms[cid], index.chunk_terms[h.chunk.id]) for h in hits
+            ):
                 continue
-            hits.append(Hit(chunk, fused[cid], dense.get(cid, 0.0), lexical_by_id.get(cid, 0.0), len(hits)))
+            hits.append(
+                Hit(chunk, fused[cid], dense.get(cid, 0.0), lexical_by_id.get(cid, 0.0), len(hits))
+            )
             if len(hits) == k:
                 break
         return hits

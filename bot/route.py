@@ -17,23 +17,44 @@ _F = re.IGNORECASE | re.DOTALL
 _IT = r"(?:IT|I\.T\.|it)"
 # Phrases that ask for the IT-versus-digital decision, anywhere in a question.
 _CLASSIFY_SIGNALS = [
-    re.compile(rf"\b{_IT}\s*(?:initiative|strategy|roadmap|project|thing)?\s*(?:,|or|/)\s*(?:a\s+|an\s+|the\s+)?digital\b(?!\s+marketing)", _F),
-    re.compile(rf"\bdigital\s*(?:initiative|strategy|roadmap|project)?\s*(?:,|or|/)\s*(?:an\s+|the\s+)?{_IT}\b(?!\s+(?:is|was)\b)", _F),
-    re.compile(r"\b(?:count|qualify|be considered|be classed)\s+as\s+(?:an?\s+)?(?:digital|IT)\s+(?:transformation|initiative|project)", _F),
+    re.compile(
+        rf"\b{_IT}\s*(?:initiative|strategy|roadmap|project|thing)?\s*(?:,|or|/)\s*(?:a\s+|an\s+|the\s+)?digital\b(?!\s+marketing)",
+        _F,
+    ),
+    re.compile(
+        rf"\bdigital\s*(?:initiative|strategy|roadmap|project)?\s*(?:,|or|/)\s*(?:an\s+|the\s+)?{_IT}\b(?!\s+(?:is|was)\b)",
+        _F,
+    ),
+    re.compile(
+        r"\b(?:count|qualify|be considered|be classed)\s+as\s+(?:an?\s+)?(?:digital|IT)\s+(?:transformation|initiative|project)",
+        _F,
+    ),
     re.compile(r"^\s*(?:please\s+)?(?:classify|categori[sz]e|label|tag)\b", _F),
     re.compile(r"\bhow\s+would\s+you\s+(?:categori[sz]e|classify|label)\b", _F),
     re.compile(r"\bwhich\s+bucket\b", _F),
 ]
 # Frames with the initiative in a known place; first match wins.
 _FRAMES = [
-    re.compile(rf"^(?:is|are|would|does|will)\s+(?P<x>.+?)\s+(?:be\s+)?(?:an?\s+)?{_IT}\s+(?:initiative\s*)?(?:or|,)\s+(?:an?\s+)?digital\b", _F),
-    re.compile(r"^(?:is|are|would|does|will)\s+(?P<x>.+?)\s+(?:count|qualify|be considered|be classed)\s+as\b", _F),
-    re.compile(rf"^(?:should|do|can|would)\s+we\s+(?:file|put|classify|treat|count|book)\s+(?P<x>.+?)\s+(?:under|as|in)\s+(?:the\s+)?{_IT}\b", _F),
+    re.compile(
+        rf"^(?:is|are|would|does|will)\s+(?P<x>.+?)\s+(?:be\s+)?(?:an?\s+)?{_IT}\s+(?:initiative\s*)?(?:or|,)\s+(?:an?\s+)?digital\b",
+        _F,
+    ),
+    re.compile(
+        r"^(?:is|are|would|does|will)\s+(?P<x>.+?)\s+(?:count|qualify|be considered|be classed)\s+as\b",
+        _F,
+    ),
+    re.compile(
+        rf"^(?:should|do|can|would)\s+we\s+(?:file|put|classify|treat|count|book)\s+(?P<x>.+?)\s+(?:under|as|in)\s+(?:the\s+)?{_IT}\b",
+        _F,
+    ),
     re.compile(rf"^does\s+(?P<x>.+?)\s+belong\s+(?:to|in|under)\s+(?:the\s+)?{_IT}\b", _F),
     re.compile(r"^how\s+would\s+you\s+(?:categori[sz]e|classify|label)\s+(?P<x>.+?)[?.!]*$", _F),
     re.compile(rf"^{_IT}\s+or\s+digital\s*(?:\?|:|-|–|—)\s*(?P<x>.+)$", _F),
     re.compile(r"^(?:please\s+)?(?:classify|categori[sz]e|label|tag)\b[^:]*:\s*(?P<x>.+)$", _F),
-    re.compile(rf"^(?P<x>.+?)\s*(?:—|–|-|:|\.|,|\?)\s*(?:is\s+(?:it|that|this)\s+)?(?:an?\s+)?{_IT}\s*(?:initiative|strategy)?\s*(?:,|or)\s+(?:a\s+)?digital\b.*$", _F),
+    re.compile(
+        rf"^(?P<x>.+?)\s*(?:—|–|-|:|\.|,|\?)\s*(?:is\s+(?:it|that|this)\s+)?(?:an?\s+)?{_IT}\s*(?:initiative|strategy)?\s*(?:,|or)\s+(?:a\s+)?digital\b.*$",
+        _F,
+    ),
 ]
 _LEADS = re.compile(
     r"^(?:(?:quick one|q|question|hey|hi|ok|so|we(?:'re| are) planning this|for the [^:]+?(?:deck|review|report)[^:]*|"
@@ -45,10 +66,22 @@ _TRAILING = re.compile(
     _F,
 )
 _COMPARE = [
-    re.compile(r"\bdiff(?:erence|erences|\.)?\s+(?:between|of)\s+(?:an?\s+|the\s+)?(?P<a>.+?)\s+(?:and|&|vs\.?|versus)\s+(?:an?\s+|the\s+)?(?P<b>[^?.!]+)", _F),
-    re.compile(r"\bhow\s+(?:is|are|does|do)\s+(?:an?\s+|the\s+)?(?P<a>.+?)\s+differ(?:ent)?\s+from\s+(?:an?\s+|the\s+)?(?P<b>.+?)[?.!]*$", _F),
-    re.compile(r"\bcompare\s+(?:an?\s+|the\s+)?(?P<a>.+?)\s+(?:and|with|to|vs\.?)\s+(?:an?\s+|the\s+)?(?P<b>.+?)[?.!]*$", _F),
-    re.compile(r"^(?:what(?:'s| is)\s+)?(?:an?\s+|the\s+)?(?P<a>[\w &/-]{2,40}?)\s+(?:vs\.?|versus)\s+(?:an?\s+|the\s+)?(?P<b>[\w &/-]{2,40}?)[?.!]*$", _F),
+    re.compile(
+        r"\bdiff(?:erence|erences|\.)?\s+(?:between|of)\s+(?:an?\s+|the\s+)?(?P<a>.+?)\s+(?:and|&|vs\.?|versus)\s+(?:an?\s+|the\s+)?(?P<b>[^?.!]+)",
+        _F,
+    ),
+    re.compile(
+        r"\bhow\s+(?:is|are|does|do)\s+(?:an?\s+|the\s+)?(?P<a>.+?)\s+differ(?:ent)?\s+from\s+(?:an?\s+|the\s+)?(?P<b>.+?)[?.!]*$",
+        _F,
+    ),
+    re.compile(
+        r"\bcompare\s+(?:an?\s+|the\s+)?(?P<a>.+?)\s+(?:and|with|to|vs\.?)\s+(?:an?\s+|the\s+)?(?P<b>.+?)[?.!]*$",
+        _F,
+    ),
+    re.compile(
+        r"^(?:what(?:'s| is)\s+)?(?:an?\s+|the\s+)?(?P<a>[\w &/-]{2,40}?)\s+(?:vs\.?|versus)\s+(?:an?\s+|the\s+)?(?P<b>[\w &/-]{2,40}?)[?.!]*$",
+        _F,
+    ),
 ]
 
 
@@ -116,10 +149,22 @@ _INTERNAL_FACT = [
         re.IGNORECASE,
     ),
     re.compile(r"\b(?:status|progress|timeline)\s+of\s+(?:our|my|the)\b", re.IGNORECASE),
-    re.compile(r"\b(?:last|this|next)\s+(?:quarter|month|week|sprint)\b|\b(?:tomorrow|yesterday)\b", re.IGNORECASE),
-    re.compile(r"\bhow\s+(?:do|can|should)\s+i\s+(?:reset|reach|contact|request|book|log\s*in|install|get\s+access)\b", re.IGNORECASE),
-    re.compile(r"\bwhich\s+[\w-]+\s+did\s+we\b|\bdid\s+we\s+(?:pick|choose|select|buy|sign|hire)\b", re.IGNORECASE),
-    re.compile(r"^\s*(?:can|could|would)\s+you\s+(?:please\s+)?(?:book|schedule|send|order|create|open|file)\b", re.IGNORECASE),
+    re.compile(
+        r"\b(?:last|this|next)\s+(?:quarter|month|week|sprint)\b|\b(?:tomorrow|yesterday)\b",
+        re.IGNORECASE,
+    ),
+    re.compile(
+        r"\bhow\s+(?:do|can|should)\s+i\s+(?:reset|reach|contact|request|book|log\s*in|install|get\s+access)\b",
+        re.IGNORECASE,
+    ),
+    re.compile(
+        r"\bwhich\s+[\w-]+\s+did\s+we\b|\bdid\s+we\s+(?:pick|choose|select|buy|sign|hire)\b",
+        re.IGNORECASE,
+    ),
+    re.compile(
+        r"^\s*(?:can|could|would)\s+you\s+(?:please\s+)?(?:book|schedule|send|order|create|open|file)\b",
+        re.IGNORECASE,
+    ),
 ]
 
 

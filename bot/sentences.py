@@ -33,7 +33,7 @@ def is_heading(line: str) -> bool:
     """Short lines without closing punctuation: headings and sub-item labels like `Focus:`."""
     stripped = line.strip()
     words = stripped.split()
-    if not words or len(words) > 12 or stripped[-1] in ".!?\"”":
+    if not words or len(words) > 12 or stripped[-1] in '.!?"”':
         return False
     return ", " not in stripped or bool(_NUMBERED.match(stripped))
 

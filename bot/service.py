@@ -30,9 +30,15 @@ from bot.store import Store, open_store
 log = logging.getLogger(__name__)
 
 NOT_IN_KB = "The knowledge base does not cover this"
-LABEL_NAMES = {"it": "an IT initiative", "digital": "a digital initiative", "both": "both an IT and a digital initiative"}
+LABEL_NAMES = {
+    "it": "an IT initiative",
+    "digital": "a digital initiative",
+    "both": "both an IT and a digital initiative",
+}
 _PRONOUN = re.compile(r"\b(it|its|it's|this|that|they|them|their|these|those)\b", re.IGNORECASE)
-_FOLLOW_UP_LEAD = re.compile(r"^\s*(and|also|so|what about|how about|and what about|ok and)\b", re.IGNORECASE)
+_FOLLOW_UP_LEAD = re.compile(
+    r"^\s*(and|also|so|what about|how about|and what about|ok and)\b", re.IGNORECASE
+)
 _QUESTION_LEAD = re.compile(
     r"^\s*(?:(?:so|and|ok|hey)[, ]+)?(?:what(?:'s| is| are| does| do)?|who(?:'s| is)?|how (?:is|are|does|do)|"
     r"why (?:is|are|does|do)|tell me about|explain|define|describe)\s+(?:the\s+|an?\s+)?",
@@ -92,7 +98,9 @@ def condense_locally(question: str, history: list[Turn]) -> list[str]:
     if _PRONOUN.search(question):
         readings.append(_replace_pronoun(question, subject))
     readings.append(f"{question.rstrip(' ?')} ({subject})?")
-    if not (_PRONOUN.search(question) or _FOLLOW_UP_LEAD.match(question) or len(terms(question)) <= 3):
+    if not (
+        _PRONOUN.search(question) or _FOLLOW_UP_LEAD.match(question) or len(terms(question)) <= 3
+    ):
         readings.append(question)  # may well stand on its own
     return readings
 
@@ -189,7 +197,10 @@ class KnowledgeBot:
         cached = self._classifier
         if cached is None or cached[0] is not index:
             prototypes: Prototypes = build_prototypes(index, self.embed)
-            cached = (index, InitiativeClassifier(prototypes, margin=self.calibration.classify_margin))
+            cached = (
+                index,
+                InitiativeClassifier(prototypes, margin=self.calibration.classify_margin),
+            )
             self._classifier = cached
         return cached[1]
 
@@ -226,7 +237,9 @@ class KnowledgeBot:
         """Documents in the knowledge base with titles and chunk counts."""
         found: dict[str, dict[str, Any]] = {}
         for chunk in self.index().chunks:
-            entry = found.setdefault(chunk.source, {"source": chunk.source, "title": chunk.title, "chunks": 0})
+            entry = found.setdefault(
+                chunk.source, {"source": chunk.source, "title": chunk.title, "chunks": 0}
+            )
             entry["chunks"] += 1
         return sorted(found.values(), key=lambda e: e["source"])
 
@@ -246,7 +259,9 @@ class KnowledgeBot:
             raise QuestionError("empty_question", "the question is empty")
         return cleaned
 
-    def answer(self, question: str, history: list[Turn] | None = None, *, llm: str | None = None) -> Answer:
+    def answer(
+        self, question: str, history: list[Turn] | None = None, *, llm: str | None = None
+    ) -> Answer:
         """Answer a question (with optional conversation history) from the knowledge base."""
         started = time.perf_counter()
         cleaned = self.validate(question)
@@ -268,7 +283,9 @@ class KnowledgeBot:
         result.latency_ms = round((time.perf_counter() - started) * 1000, 2)
         return result
 
-    def stream(self, question: str, history: list[Turn] | None = None, *, llm: str | None = None) -> Iterator[str | Answer]:
+    def stream(
+        self, question: str, history: list[Turn] | None = None, *, llm: str | None = None
+    ) -> Iterator[str | Answer]:
         """Text pieces as they are produced, then the final `Answer`."""
         started = time.perf_counter()
         cleaned = self.validate(question)
@@ -301,7 +318,11 @@ class KnowledgeBot:
         """The best-supported reading, its vector, its hits and its evidence score."""
         index = self.index()
         vectors = self.embed(readings)
-        best_unit = (vectors @ index.unit_vectors.T).max(axis=1) if len(index.units) else np.zeros(len(readings))
+        best_unit = (
+            (vectors @ index.unit_vectors.T).max(axis=1)
+            if len(index.units)
+            else np.zeros(len(readings))
+        )
         scores = []
         for reading, unit_score in zip(readings, best_unit, strict=True):
             qterms = set(terms(reading))
@@ -314,21 +335,34 @@ class KnowledgeBot:
         return readings[best], vectors[best], hits, scores[best]
 
     def _abstain(self, hits: list[Hit], backend: str, degraded: bool = False) -> Answer:
-        topics = list(dict.fromkeys(h.chunk.title for h in hits))[:3] or [c["title"] for c in self.sources()[:3]]
+        topics = list(dict.fromkeys(h.chunk.title for h in hits))[:3] or [
+            c["title"] for c in self.sources()[:3]
+        ]
         book = CitationBook()
         citations = [
-            Citation(n=i + 1, source=h.chunk.source, title=h.chunk.title, quote=self._first_sentence(h), score=round(h.dense, 4), section=h.chunk.section)
+            Citation(
+                n=i + 1,
+                source=h.chunk.source,
+                title=h.chunk.title,
+                quote=self._first_sentence(h),
+                score=round(h.dense, 4),
+                section=h.chunk.section,
+            )
             for i, h in enumerate(hits[:3])
         ]
         del book
         text = f"{NOT_IN_KB}. It covers topics such as: " + "; ".join(topics) + "."
-        return Answer(answer=text, citations=citations, abstained=True, backend=backend, degraded=degraded)  # type: ignore[arg-type]
+        return Answer(
+            answer=text, citations=citations, abstained=True, backend=backend, degraded=degraded
+        )  # type: ignore[arg-type]
 
     def _first_sentence(self, hit: Hit) -> str:
         units = [u for u in self.index().units_of(hit.chunk.id) if u.kind != "heading"]
         return units[0].text if units else hit.chunk.text[:200]
 
-    def _answer(self, readings: list[str], decision: Route, history: list[Turn] | None, backend: str) -> Answer:
+    def _answer(
+        self, readings: list[str], decision: Route, history: list[Turn] | None, backend: str
+    ) -> Answer:
         question, qvec, hits, evidence = self._retrieve(readings)
         if not hits or evidence < self.calibration.abstain_below:
             return self._abstain(hits, "local")
@@ -342,7 +376,9 @@ class KnowledgeBot:
                 return local
         return self._answer_local(question, qvec, hits, decision)
 
-    def _answer_local(self, question: str, qvec: np.ndarray, hits: list[Hit], decision: Route) -> Answer:
+    def _answer_local(
+        self, question: str, qvec: np.ndarray, hits: list[Hit], decision: Route
+    ) -> Answer:
         index = self.index()
         book = CitationBook()
         floor = self.calibration.unit_floor
@@ -352,10 +388,16 @@ class KnowledgeBot:
             side_vectors = self.embed([f"{side}: {question}" for side in decision.sides])
             for side, svec in zip(decision.sides, side_vectors, strict=True):
                 side_hits = self.retriever.search(side, svec, self.settings.top_k)
-                ranked = [s for s in score_units(side, svec, side_hits, index) if s.unit.text not in used]
+                ranked = [
+                    s for s in score_units(side, svec, side_hits, index) if s.unit.text not in used
+                ]
                 # Prefer sentences that have this side as their subject ("IT transformation is…").
                 side_terms = set(terms(side))
-                about_side = [s for s in ranked if side_terms and side_terms <= set(terms(" ".join(s.unit.text.split()[:6])))]
+                about_side = [
+                    s
+                    for s in ranked
+                    if side_terms and side_terms <= set(terms(" ".join(s.unit.text.split()[:6])))
+                ]
                 chosen = pick(about_side or ranked, index, 2, floor)
                 used.update(s.unit.text for s in chosen)
                 if chosen:
@@ -365,7 +407,9 @@ class KnowledgeBot:
         chosen = pick(score_units(question, qvec, hits, index), index, MAX_UNITS, floor)
         if not chosen:
             return self._abstain(hits, "local")
-        return Answer(answer=compose(chosen, index, book), citations=book.citations, backend="local")
+        return Answer(
+            answer=compose(chosen, index, book), citations=book.citations, backend="local"
+        )
 
     def _llm_answer_from_text(self, question: str, text: str, kept: list[Hit]) -> Answer:
         from bot.llm import NOT_COVERED, cited_numbers
@@ -381,14 +425,25 @@ class KnowledgeBot:
                 hit = kept[n - 1]
                 best = score_units(question, qvec, [hit], index)
                 quote = best[0].unit.text if best else self._first_sentence(hit)
-                citations.append(Citation(n=n, source=hit.chunk.source, title=hit.chunk.title, quote=quote, score=round(hit.dense, 4), section=hit.chunk.section))
+                citations.append(
+                    Citation(
+                        n=n,
+                        source=hit.chunk.source,
+                        title=hit.chunk.title,
+                        quote=quote,
+                        score=round(hit.dense, 4),
+                        section=hit.chunk.section,
+                    )
+                )
         return Answer(answer=text, citations=citations, backend="openai")
 
     def _answer_llm(self, question: str, history: list[Turn] | None, hits: list[Hit]) -> Answer:
         text, kept = self._llm_client().answer(question, history, hits)
         return self._llm_answer_from_text(question, text, kept)
 
-    def _stream_llm(self, readings: list[str], decision: Route, history: list[Turn] | None, started: float) -> Iterator[str | Answer]:
+    def _stream_llm(
+        self, readings: list[str], decision: Route, history: list[Turn] | None, started: float
+    ) -> Iterator[str | Answer]:
         question, qvec, hits, evidence = self._retrieve(readings)
         if not hits or evidence < self.calibration.abstain_below:
             result = self._abstain(hits, "openai")
@@ -441,7 +496,16 @@ class KnowledgeBot:
             chunk = by_id[protos.chunk_ids[i]]
             if chunk.id not in numbers:
                 numbers[chunk.id] = len(book) + 1
-                book.append(Citation(n=numbers[chunk.id], source=chunk.source, title=chunk.title, quote=protos.quotes[i], score=round(float(max(verdict.scores.values())), 4), section=chunk.section))
+                book.append(
+                    Citation(
+                        n=numbers[chunk.id],
+                        source=chunk.source,
+                        title=chunk.title,
+                        quote=protos.quotes[i],
+                        score=round(float(max(verdict.scores.values())), 4),
+                        section=chunk.section,
+                    )
+                )
             quotes.append((protos.sides[i], protos.quotes[i], numbers[chunk.id]))
         label = verdict.label
         if label == "both":
@@ -451,9 +515,15 @@ class KnowledgeBot:
                 f"in order to enable a customer-facing change (“{verdict.purpose}”), which it describes as digital: “{q2}” [{n2}]."
             )
         else:
-            side_name = "IT strategy/transformation" if label == "it" else "digital strategy/transformation"
-            rationale = f"Closest to how the knowledge base describes {side_name}: " + " ".join(f"“{q}” [{n}]" for _, q, n in quotes)
-        classification = Classification(label=label, confidence=round(verdict.confidence, 3), rationale=rationale)  # type: ignore[arg-type]
+            side_name = (
+                "IT strategy/transformation" if label == "it" else "digital strategy/transformation"
+            )
+            rationale = f"Closest to how the knowledge base describes {side_name}: " + " ".join(
+                f"“{q}” [{n}]" for _, q, n in quotes
+            )
+        classification = Classification(
+            label=label, confidence=round(verdict.confidence, 3), rationale=rationale
+        )  # type: ignore[arg-type]
         text = f"“{initiative}” is {LABEL_NAMES[label]} (confidence {verdict.confidence:.0%}). {rationale}"
         return Answer(answer=text, citations=book, classification=classification, backend="local")
 
@@ -468,7 +538,20 @@ class KnowledgeBot:
             if 1 <= n <= len(kept):
                 hit = kept[n - 1]
                 best = score_units(initiative, qvec, [hit], index)
-                citations.append(Citation(n=n, source=hit.chunk.source, title=hit.chunk.title, quote=best[0].unit.text if best else self._first_sentence(hit), score=round(hit.dense, 4), section=hit.chunk.section))
-        classification = Classification(label=result.label, confidence=result.confidence, rationale=result.rationale)
+                citations.append(
+                    Citation(
+                        n=n,
+                        source=hit.chunk.source,
+                        title=hit.chunk.title,
+                        quote=best[0].unit.text if best else self._first_sentence(hit),
+                        score=round(hit.dense, 4),
+                        section=hit.chunk.section,
+                    )
+                )
+        classification = Classification(
+            label=result.label, confidence=result.confidence, rationale=result.rationale
+        )
         text = f"“{initiative}” is {LABEL_NAMES[result.label]} (confidence {result.confidence:.0%}). {result.rationale}"
-        return Answer(answer=text, citations=citations, classification=classification, backend="openai")
+        return Answer(
+            answer=text, citations=citations, classification=classification, backend="openai"
+        )

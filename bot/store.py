@@ -37,7 +37,7 @@ class KbEmbeddingFunction(EmbeddingFunction[Documents]):
     def __init__(self, embeddings: Embeddings) -> None:
         self._embeddings = embeddings
 
-    def __call__(self, input: Documents) -> ChromaEmbeddings:  # noqa: A002 - Chroma's name
+    def __call__(self, input: Documents) -> ChromaEmbeddings:
         return list(embed_array(self._embeddings, list(input)))
 
     @staticmethod
@@ -74,7 +74,9 @@ def make_client(settings: Settings) -> ClientAPI:
         settings.chroma_dir.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(settings.chroma_dir), settings=chroma_settings)
     except Exception as exc:
-        where = settings.chroma_url or (f"{server[0]}:{server[1]}" if server else settings.chroma_dir)
+        where = settings.chroma_url or (
+            f"{server[0]}:{server[1]}" if server else settings.chroma_dir
+        )
         raise StoreUnavailableError(f"cannot open Chroma at {where}: {exc}") from exc
 
 
@@ -131,13 +133,17 @@ class Store:
         try:
             if create:
                 return self.client.get_or_create_collection(
-                    self.units_name, embedding_function=ef, metadata={"hnsw:space": "cosine"}  # type: ignore[arg-type]
+                    self.units_name,
+                    embedding_function=ef,
+                    metadata={"hnsw:space": "cosine"},  # type: ignore[arg-type]
                 )
             return self.client.get_collection(self.units_name, embedding_function=ef)  # type: ignore[arg-type]
         except Exception as exc:
             if not create and _is_not_found(exc):
                 return None
-            raise StoreUnavailableError(f"cannot open collection {self.units_name!r}: {exc}") from exc
+            raise StoreUnavailableError(
+                f"cannot open collection {self.units_name!r}: {exc}"
+            ) from exc
 
     def drop(self) -> None:
         """Delete the collections if they exist."""

@@ -42,7 +42,9 @@ def bench_ingest(tmp: Path, synthetic_chunks: int) -> None:
     cold = ingest(None, settings, store)
     warm = ingest(None, settings, store)
     print(f"model load                 {load_s:8.2f} s")
-    print(f"cold ingest of the corpus  {cold.seconds:8.2f} s  ({cold.files} files, {cold.chunks} chunks, {cold.embedded} embedded)")
+    print(
+        f"cold ingest of the corpus  {cold.seconds:8.2f} s  ({cold.files} files, {cold.chunks} chunks, {cold.embedded} embedded)"
+    )
     print(f"re-ingest, unchanged       {warm.seconds:8.2f} s  ({warm.embedded} chunks embedded)")
 
     # Synthetic corpus of ~N chunks: paragraphs built from the corpus' own sentences.
@@ -50,12 +52,19 @@ def bench_ingest(tmp: Path, synthetic_chunks: int) -> None:
 
     rules = load_rules(BUNDLED_CORPUS / "cleaning.toml")
     cleaned = [clean_text(f.read_text(), rules) for f in sorted(BUNDLED_CORPUS.glob("*.txt"))]
-    sentences = [s for text in cleaned for s in text.replace("\n", " ").split(". ") if len(s.split()) > 6]
+    sentences = [
+        s for text in cleaned for s in text.replace("\n", " ").split(". ") if len(s.split()) > 6
+    ]
     folder = tmp / "synthetic"
     folder.mkdir()
     per_file, files = 40, max(1, synthetic_chunks // 40)
     for i in range(files):
-        paragraphs = [f"Section {j}\n\n" + ". ".join(sentences[(i * 7 + j * 3 + k) % len(sentences)] for k in range(10)) + f". Variant {i}-{j}." for j in range(per_file)]
+        paragraphs = [
+            f"Section {j}\n\n"
+            + ". ".join(sentences[(i * 7 + j * 3 + k) % len(sentences)] for k in range(10))
+            + f". Variant {i}-{j}."
+            for j in range(per_file)
+        ]
         (folder / f"doc{i:03d}.md").write_text(f"Synthetic {i}\n\n" + "\n\n".join(paragraphs))
     syn_settings = Settings(data_dir=tmp / "bench-synthetic", corpus_dir=folder, llm="local")
     syn_store = open_store(syn_settings, embedder)
@@ -81,11 +90,19 @@ def bench_ingest(tmp: Path, synthetic_chunks: int) -> None:
     chunk_s = throughput(chunk_texts)
     all_s = chunk_s + throughput(unit_texts)
     raw_chunks = len(chunks) / chunk_s
-    print(f"synthetic indexing         {report.chunks} chunks in {report.seconds:.1f} s = {chunks_per_s:.1f} chunks/s")
+    print(
+        f"synthetic indexing         {report.chunks} chunks in {report.seconds:.1f} s = {chunks_per_s:.1f} chunks/s"
+    )
     print(f"raw embedding of the chunk texts            {raw_chunks:.1f} chunks/s (median of 3)")
-    print(f"  ratio indexing / raw chunk embedding      {chunks_per_s / raw_chunks:.2f}  (goal ≥ 0.8)")
-    print(f"raw embedding of chunks + their {len(unit_texts)} sentences  {len(chunks) / all_s:.1f} chunks/s")
-    print(f"  ratio indexing / raw embedding of the same work  {chunks_per_s * all_s / len(chunks):.2f}  (pipeline overhead)")
+    print(
+        f"  ratio indexing / raw chunk embedding      {chunks_per_s / raw_chunks:.2f}  (goal ≥ 0.8)"
+    )
+    print(
+        f"raw embedding of chunks + their {len(unit_texts)} sentences  {len(chunks) / all_s:.1f} chunks/s"
+    )
+    print(
+        f"  ratio indexing / raw embedding of the same work  {chunks_per_s * all_s / len(chunks):.2f}  (pipeline overhead)"
+    )
 
 
 def bench_answer(tmp: Path, n_questions: int) -> None:
@@ -98,7 +115,9 @@ def bench_answer(tmp: Path, n_questions: int) -> None:
     bot.load()
     cases = []
     for kind in ("knowledge", "classify", "abstain", "multiturn"):
-        for line in (PACKAGE_ROOT / "evals" / "datasets" / f"{kind}.jsonl").read_text().splitlines():
+        for line in (
+            (PACKAGE_ROOT / "evals" / "datasets" / f"{kind}.jsonl").read_text().splitlines()
+        ):
             cases.append(json.loads(line))
     questions = [cases[i % len(cases)] for i in range(n_questions)]
     bot.answer("warm-up question about IT strategy")
@@ -108,10 +127,15 @@ def bench_answer(tmp: Path, n_questions: int) -> None:
         bot.answer(case["question"])
         latencies.append((time.perf_counter() - t) * 1000)
     kb_p50, kb_p95 = statistics.median(latencies), _pct(latencies, 0.95)
-    print(f"answer() warm, {len(latencies)} questions: p50 {kb_p50:.1f} ms, p95 {kb_p95:.1f} ms  (goal p50 ≤ 25, p95 ≤ 50)")
+    print(
+        f"answer() warm, {len(latencies)} questions: p50 {kb_p50:.1f} ms, p95 {kb_p95:.1f} ms  (goal p50 ≤ 25, p95 ≤ 50)"
+    )
 
     dev = [c for c in cases if c["kind"] == "knowledge" and c["split"] == "dev"]
-    kb_hits = statistics.mean(any(ct.source in c["expected_sources"] for ct in bot.answer(c["question"]).citations[:1]) for c in dev)
+    kb_hits = statistics.mean(
+        any(ct.source in c["expected_sources"] for ct in bot.answer(c["question"]).citations[:1])
+        for c in dev
+    )
     try:
         from evals.baseline import BaselineRag
     except ImportError:
@@ -127,7 +151,9 @@ def bench_answer(tmp: Path, n_questions: int) -> None:
         base_hits.append(any(ct.source in c["expected_sources"] for ct in answer.citations[:1]))
     base_p50 = statistics.median(base_lat)
     print(f"dev source hit@1: kb {kb_hits:.3f} vs baseline {statistics.mean(base_hits):.3f}")
-    print(f"latency p50: kb {kb_p50:.1f} ms vs baseline {base_p50:.1f} ms (ratio kb/baseline {kb_p50 / base_p50:.2f})")
+    print(
+        f"latency p50: kb {kb_p50:.1f} ms vs baseline {base_p50:.1f} ms (ratio kb/baseline {kb_p50 / base_p50:.2f})"
+    )
 
 
 def bench_cold_cli(tmp: Path) -> None:
@@ -136,7 +162,12 @@ def bench_cold_cli(tmp: Path) -> None:
     walls = []
     for _ in range(3):
         t = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "bot.cli", "ask", "What is IT strategy?"], env=env, check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "bot.cli", "ask", "What is IT strategy?"],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
         walls.append(time.perf_counter() - t)
     probe = (
         "import time;t=time.perf_counter();import bot.service, bot.cli;i=time.perf_counter();"
@@ -144,9 +175,13 @@ def bench_cold_cli(tmp: Path) -> None:
         "b.index();x=time.perf_counter();b.answer('What is IT strategy?');a=time.perf_counter();"
         "print(f'{i-t:.2f} {m-i:.2f} {x-m:.2f} {a-x:.2f}')"
     )
-    parts = subprocess.run([sys.executable, "-c", probe], env=env, check=True, capture_output=True, text=True).stdout.split()
+    parts = subprocess.run(
+        [sys.executable, "-c", probe], env=env, check=True, capture_output=True, text=True
+    ).stdout.split()
     print(f"cold `kb ask` wall: median {statistics.median(walls):.2f} s of 3 (goal ≤ 3 s)")
-    print(f"  imports {parts[0]} s · embedder + Chroma client {parts[1]} s · index load {parts[2]} s · first answer {parts[3]} s")
+    print(
+        f"  imports {parts[0]} s · embedder + Chroma client {parts[1]} s · index load {parts[2]} s · first answer {parts[3]} s"
+    )
 
 
 def main() -> None:

@@ -47,7 +47,10 @@ def tune_abstention(bot: KnowledgeBot) -> float:
         (off_topic if case["expect"] == "abstain" else answerable).append(evidence(bot, case))
     best = max(
         np.linspace(0.0, 0.8, 81),
-        key=lambda t: (np.mean([e >= t for e in answerable]) + np.mean([e < t for e in off_topic]), -abs(t - 0.3)),
+        key=lambda t: (
+            np.mean([e >= t for e in answerable]) + np.mean([e < t for e in off_topic]),
+            -abs(t - 0.3),
+        ),
     )
     print(f"abstention: answerable min {min(answerable):.3f}, off-topic max {max(off_topic):.3f}")
     print(f"  suggested Calibration.abstain_below = {best:.2f}")
@@ -59,9 +62,13 @@ def tune_classifier(bot: KnowledgeBot) -> None:
     cases = dev_cases("classify")
     classifier = bot.classifier()
     results = []
-    for gap, margin in itertools.product([0.0, 0.02, 0.04, 0.06, 0.08], [-0.02, -0.01, 0.0, 0.01, 0.02]):
+    for gap, margin in itertools.product(
+        [0.0, 0.02, 0.04, 0.06, 0.08], [-0.02, -0.01, 0.0, 0.01, 0.02]
+    ):
         classifier.both_gap, classifier.margin = gap, margin
-        correct = sum(classifier.classify(c["initiative"], bot.embed).label == c["label"] for c in cases)
+        correct = sum(
+            classifier.classify(c["initiative"], bot.embed).label == c["label"] for c in cases
+        )
         results.append((correct / len(cases), -abs(margin), gap, margin))
     accuracy, _, gap, margin = max(results)
     print(f"classifier: dev accuracy {accuracy:.3f} with both_gap={gap} margin={margin}")
@@ -79,12 +86,17 @@ def tune_fusion(bot: KnowledgeBot) -> None:
     for lexical in [0.0, 0.3, 0.5, 0.7, 1.0, 1.5]:
         bot.retriever.weights = Weights(dense=1.0, lexical=lexical)
         ranks = [
-            _reciprocal_rank([h.chunk.source for h in bot.retriever.search(c["question"], v, 5)], c["expected_sources"])
+            _reciprocal_rank(
+                [h.chunk.source for h in bot.retriever.search(c["question"], v, 5)],
+                c["expected_sources"],
+            )
             for c, v in zip(cases, vectors, strict=True)
         ]
         hit1 = statistics.mean(r == 1.0 for r in ranks)
         scores.append((statistics.mean(ranks), lexical))
-        print(f"fusion: lexical weight {lexical:.1f} → dev MRR {scores[-1][0]:.3f}, hit@1 {hit1:.3f}")
+        print(
+            f"fusion: lexical weight {lexical:.1f} → dev MRR {scores[-1][0]:.3f}, hit@1 {hit1:.3f}"
+        )
     print(f"  suggested Weights.lexical = {max(scores)[1]}")
 
 

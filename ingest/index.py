@@ -158,7 +158,9 @@ def _upsert(
                 unit_rows.append((f"{chunk.id}:{unit.position}", unit, chunk))
                 # A bare row ("Ownership | CTO, IT department | …") embeds poorly; with its
                 # header spelled out it reads as the sentence it stands for.
-                unit_texts.append(row_as_sentence(unit.text, header) if unit.kind == "row" else unit.text)
+                unit_texts.append(
+                    row_as_sentence(unit.text, header) if unit.kind == "row" else unit.text
+                )
         texts = [c.embed_text() for c, _ in batch] + unit_texts
         vectors = embed_array(store.embeddings, texts)
         # Units first: a reader that sees a chunk can always find its sentences.
@@ -202,7 +204,9 @@ def ingest(
     given = list(paths) if paths else []
     prune = (not given) if prune is None else prune
     with ingest_lock(settings):
-        loaded: LoadResult = load_paths(given or [settings.corpus_dir], settings.corpus_dir, settings.max_file_bytes)
+        loaded: LoadResult = load_paths(
+            given or [settings.corpus_dir], settings.corpus_dir, settings.max_file_bytes
+        )
         report = IngestReport(problems=loaded.problems, missing_paths=loaded.missing_paths)
         rules = load_rules(settings.corpus_dir / "cleaning.toml")
         if rebuild:

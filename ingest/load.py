@@ -130,7 +130,9 @@ def load_file(path: Path, corpus_dir: Path, max_bytes: int, result: LoadResult) 
         return
     if size > max_bytes:
         result.problems.append(
-            Problem(str(path), f"{size:,} bytes exceeds the limit of {max_bytes:,} (KB_MAX_FILE_BYTES)")
+            Problem(
+                str(path), f"{size:,} bytes exceeds the limit of {max_bytes:,} (KB_MAX_FILE_BYTES)"
+            )
         )
         return
     data = path.read_bytes()

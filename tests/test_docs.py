@@ -11,7 +11,9 @@ README = (PACKAGE_ROOT / "README.md").read_text(encoding="utf-8")
 
 def test_configuration_table_matches_the_settings_object() -> None:
     table = README.split("<!-- config:start -->\n", 1)[1].split("\n<!-- config:end -->", 1)[0]
-    assert table == config_table(), "regenerate with: python -c 'from bot.settings import config_table; print(config_table())'"
+    assert table == config_table(), (
+        "regenerate with: python -c 'from bot.settings import config_table; print(config_table())'"
+    )
 
 
 def test_ci_runs_exactly_the_readme_test_command() -> None:

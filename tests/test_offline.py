@@ -62,7 +62,9 @@ def no_network(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[object]:
     return attempts
 
 
-def test_ingest_and_answer_work_with_the_network_cut_off(no_network: list[object], tmp_path: Path) -> None:
+def test_ingest_and_answer_work_with_the_network_cut_off(
+    no_network: list[object], tmp_path: Path
+) -> None:
     import tiktoken
 
     bot = KnowledgeBot(make_settings(tmp_path / "data"))

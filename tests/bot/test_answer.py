@@ -31,9 +31,15 @@ def test_answer_quotes_the_corpus_verbatim_and_cites_it(kb: KnowledgeBot) -> Non
 
 @pytest.mark.parametrize(
     "question",
-    ["What is the capital of Australia?", "How do I reset my VPN password?", "What's a good recipe for lasagna?"],
+    [
+        "What is the capital of Australia?",
+        "How do I reset my VPN password?",
+        "What's a good recipe for lasagna?",
+    ],
 )
-def test_off_topic_questions_abstain_and_name_what_is_covered(kb: KnowledgeBot, question: str) -> None:
+def test_off_topic_questions_abstain_and_name_what_is_covered(
+    kb: KnowledgeBot, question: str
+) -> None:
     answer = kb.answer(question)
     assert answer.abstained
     assert answer.answer.startswith("The knowledge base does not cover this")
@@ -45,11 +51,21 @@ def test_off_topic_questions_abstain_and_name_what_is_covered(kb: KnowledgeBot, 
     [
         ("Who owns digital transformation?", "corpus/004_bca376693a3bac81.txt", "cross-functional"),
         ("What should a technology plan contain?", "corpus/001_25be9a378fdd6919.txt", "budgets"),
-        ("Is digital marketing the same thing as a digital strategy?", "corpus/002_f80cd6e36aac58a4.txt", "digital marketing"),
-        ("Which skills do IT professionals need compared with digital marketers?", "corpus/003_d0f496de172dece6.txt", "network administration"),
+        (
+            "Is digital marketing the same thing as a digital strategy?",
+            "corpus/002_f80cd6e36aac58a4.txt",
+            "digital marketing",
+        ),
+        (
+            "Which skills do IT professionals need compared with digital marketers?",
+            "corpus/003_d0f496de172dece6.txt",
+            "network administration",
+        ),
     ],
 )
-def test_in_scope_questions_do_not_abstain(kb: KnowledgeBot, question: str, expected_source: str, fact: str) -> None:
+def test_in_scope_questions_do_not_abstain(
+    kb: KnowledgeBot, question: str, expected_source: str, fact: str
+) -> None:
     answer = kb.answer(question)
     assert not answer.abstained
     assert expected_source in [c.source for c in answer.citations]
@@ -57,7 +73,9 @@ def test_in_scope_questions_do_not_abstain(kb: KnowledgeBot, question: str, expe
 
 
 def test_difference_question_shows_both_sides(kb: KnowledgeBot) -> None:
-    answer = kb.answer("What is the difference between IT transformation and digital transformation?")
+    answer = kb.answer(
+        "What is the difference between IT transformation and digital transformation?"
+    )
     lines = answer.answer.splitlines()
     assert len(lines) == 2
     assert lines[0].lower().startswith("*it transformation:*")
@@ -66,7 +84,10 @@ def test_difference_question_shows_both_sides(kb: KnowledgeBot) -> None:
 
 
 def test_follow_up_uses_the_previous_subject(kb: KnowledgeBot) -> None:
-    history = [Turn(role="user", content="What is digital transformation?"), Turn(role="assistant", content="It is a business-driven journey [1].")]
+    history = [
+        Turn(role="user", content="What is digital transformation?"),
+        Turn(role="assistant", content="It is a business-driven journey [1]."),
+    ]
     answer = kb.answer("and who owns it?", history)
     assert not answer.abstained
     assert "cross-functional" in answer.answer or "CEO" in answer.answer
@@ -87,21 +108,39 @@ def test_classification_question_gets_a_label_with_grounded_rationale(kb: Knowle
     [
         ("launching a loyalty app with personalised offers for our shoppers", "digital"),
         ("replacing the core network switches in our data centre to cut maintenance costs", "it"),
-        ("upgrading the legacy billing system so that customers can pay in a new self-service portal", "both"),
+        (
+            "upgrading the legacy billing system so that customers can pay in a new self-service portal",
+            "both",
+        ),
     ],
 )
-def test_classify_endpoint_labels_clear_cases(kb: KnowledgeBot, initiative: str, label: str) -> None:
+def test_classify_endpoint_labels_clear_cases(
+    kb: KnowledgeBot, initiative: str, label: str
+) -> None:
     assert kb.classify(initiative).classification.label == label  # type: ignore[union-attr]
 
 
 def test_labelled_dev_set_accuracy_is_well_above_chance(kb: KnowledgeBot) -> None:
-    cases = [json.loads(line) for line in (PACKAGE_ROOT / "evals" / "datasets" / "classify.jsonl").read_text().splitlines()]
+    cases = [
+        json.loads(line)
+        for line in (PACKAGE_ROOT / "evals" / "datasets" / "classify.jsonl")
+        .read_text()
+        .splitlines()
+    ]
     dev = [c for c in cases if c["split"] == "dev"]
     correct = sum(kb.answer(c["question"]).classification.label == c["label"] for c in dev)  # type: ignore[union-attr]
     assert correct / len(dev) >= 0.7
 
 
-@pytest.mark.parametrize(("question", "code"), [("", "empty_question"), ("   \n\t ", "empty_question"), ("x" * 2001, "question_too_long"), ("<@U123>", "empty_question")])
+@pytest.mark.parametrize(
+    ("question", "code"),
+    [
+        ("", "empty_question"),
+        ("   \n\t ", "empty_question"),
+        ("x" * 2001, "question_too_long"),
+        ("<@U123>", "empty_question"),
+    ],
+)
 def test_bad_questions_get_a_clear_error(kb: KnowledgeBot, question: str, code: str) -> None:
     with pytest.raises(QuestionError) as info:
         kb.answer(question)

@@ -40,7 +40,9 @@ def _system_prompt(fake: FakeOpenAI, i: int = -1) -> str:
     return str(messages[0]["content"])
 
 
-def test_plain_answer_carries_context_and_citation_rules(fake: FakeOpenAI, llm_bot: KnowledgeBot) -> None:
+def test_plain_answer_carries_context_and_citation_rules(
+    fake: FakeOpenAI, llm_bot: KnowledgeBot
+) -> None:
     fake.enqueue("An IT strategy aims at operational efficiency and lower costs [1].")
     answer = llm_bot.answer("What are the objectives of an IT strategy?")
     assert answer.backend == "openai" and not answer.degraded and not answer.abstained
@@ -55,7 +57,9 @@ def test_plain_answer_carries_context_and_citation_rules(fake: FakeOpenAI, llm_b
     assert body["model"] == "gpt-4o-mini" and body["max_tokens"] == 512  # compatible servers
 
 
-def test_streaming_yields_model_text_then_the_answer(fake: FakeOpenAI, llm_bot: KnowledgeBot) -> None:
+def test_streaming_yields_model_text_then_the_answer(
+    fake: FakeOpenAI, llm_bot: KnowledgeBot
+) -> None:
     fake.enqueue(Reply("Digital strategy focuses on customers [1] and channels [2]."))
     parts = list(llm_bot.stream("What does digital strategy focus on?"))
     final = parts[-1]
@@ -79,7 +83,9 @@ def test_429_then_success_is_retried(fake: FakeOpenAI, llm_bot: KnowledgeBot) ->
     [Error(500), Error(429, headers={"Retry-After": "0"}), Malformed(), Hang(3.0)],
     ids=["500", "429", "malformed", "timeout"],
 )
-def test_llm_failure_degrades_to_the_local_answer(fake: FakeOpenAI, llm_bot: KnowledgeBot, failure: object) -> None:
+def test_llm_failure_degrades_to_the_local_answer(
+    fake: FakeOpenAI, llm_bot: KnowledgeBot, failure: object
+) -> None:
     bot = KnowledgeBot(llm_bot.settings.model_copy(update={"llm_timeout": 0.5}))
     fake.enqueue(failure, failure, failure)  # type: ignore[arg-type]
     answer = bot.answer("What are the objectives of an IT strategy?")
@@ -87,7 +93,9 @@ def test_llm_failure_degrades_to_the_local_answer(fake: FakeOpenAI, llm_bot: Kno
     assert answer.citations and "[1]" in answer.answer
 
 
-def test_stream_failure_still_ends_with_a_degraded_answer(fake: FakeOpenAI, llm_bot: KnowledgeBot) -> None:
+def test_stream_failure_still_ends_with_a_degraded_answer(
+    fake: FakeOpenAI, llm_bot: KnowledgeBot
+) -> None:
     fake.enqueue(Error(500))
     parts = list(llm_bot.stream("What are the objectives of an IT strategy?"))
     final = parts[-1]
@@ -104,30 +112,48 @@ def test_context_respects_the_token_budget(fake: FakeOpenAI, llm_bot: KnowledgeB
     assert "[1] " in context
 
 
-def test_model_saying_not_covered_becomes_an_abstention(fake: FakeOpenAI, llm_bot: KnowledgeBot) -> None:
+def test_model_saying_not_covered_becomes_an_abstention(
+    fake: FakeOpenAI, llm_bot: KnowledgeBot
+) -> None:
     fake.enqueue("The knowledge base does not cover this.")
     answer = llm_bot.answer("What are the objectives of an IT strategy?")
     assert answer.abstained and answer.backend == "openai"
 
 
 def test_classification_uses_structured_output(fake: FakeOpenAI, llm_bot: KnowledgeBot) -> None:
-    fake.enqueue('{"label": "both", "confidence": 0.82, "rationale": "Modernises IT [1] to enable customers [2]."}')
+    fake.enqueue(
+        '{"label": "both", "confidence": 0.82, "rationale": "Modernises IT [1] to enable customers [2]."}'
+    )
     answer = llm_bot.classify("upgrading the order system so customers can track orders online")
     assert answer.classification is not None and answer.classification.label == "both"
     assert answer.classification.confidence == pytest.approx(0.82)
     assert answer.backend == "openai" and answer.citations
-    assert "response_format" in fake.chat_requests[-1].json or "tools" in fake.chat_requests[-1].json
+    assert (
+        "response_format" in fake.chat_requests[-1].json or "tools" in fake.chat_requests[-1].json
+    )
 
 
-def test_malformed_classification_falls_back_to_local(fake: FakeOpenAI, llm_bot: KnowledgeBot) -> None:
+def test_malformed_classification_falls_back_to_local(
+    fake: FakeOpenAI, llm_bot: KnowledgeBot
+) -> None:
     fake.enqueue('{"label": "maybe"}')
     answer = llm_bot.classify("rolling out multi-factor authentication for all staff")
-    assert answer.degraded and answer.classification is not None and answer.classification.label == "it"
+    assert (
+        answer.degraded
+        and answer.classification is not None
+        and answer.classification.label == "it"
+    )
 
 
 def test_follow_up_is_condensed_by_the_llm(fake: FakeOpenAI, llm_bot: KnowledgeBot) -> None:
-    fake.enqueue("Who owns digital transformation?", "The CEO, CIO, COO, CDO and cross-functional leadership [1].")
-    history = [Turn(role="user", content="What is digital transformation?"), Turn(role="assistant", content="A business-driven journey [1].")]
+    fake.enqueue(
+        "Who owns digital transformation?",
+        "The CEO, CIO, COO, CDO and cross-functional leadership [1].",
+    )
+    history = [
+        Turn(role="user", content="What is digital transformation?"),
+        Turn(role="assistant", content="A business-driven journey [1]."),
+    ]
     answer = llm_bot.answer("and who owns it?", history)
     assert answer.backend == "openai" and "CDO" in answer.answer
     condense_request = fake.chat_requests[-2].json["messages"]

@@ -29,14 +29,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 __all__ = [
-    "FakeOpenAI",
-    "Reply",
+    "Behaviour",
     "Error",
+    "FakeOpenAI",
     "Hang",
     "Malformed",
-    "ToolCall",
-    "Behaviour",
     "RecordedRequest",
+    "Reply",
+    "ToolCall",
 ]
 
 

@@ -28,7 +28,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-__all__ = ["FakeSlack", "SlackCall", "signed_headers", "BOT_USER_ID", "BOT_ID", "TEAM_ID"]
+__all__ = ["BOT_ID", "BOT_USER_ID", "TEAM_ID", "FakeSlack", "SlackCall", "signed_headers"]
 
 BOT_USER_ID = "UBOT"
 BOT_ID = "BBOT"

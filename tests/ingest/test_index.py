@@ -74,7 +74,9 @@ def test_removed_file_is_deleted_and_rebuild_starts_over(settings: Settings, cor
     assert rebuilt.added == 1 and rebuilt.embedded == rebuilt.chunks
 
 
-def test_giving_one_path_adds_it_without_pruning_the_rest(settings: Settings, tmp_path: Path) -> None:
+def test_giving_one_path_adds_it_without_pruning_the_rest(
+    settings: Settings, tmp_path: Path
+) -> None:
     _run(settings)
     extra = tmp_path / "extra.txt"
     extra.write_text("Gamma\n\nA technology plan has budgets and timeframes.\n")
@@ -85,7 +87,9 @@ def test_giving_one_path_adds_it_without_pruning_the_rest(settings: Settings, tm
     assert any(s.endswith("/extra.txt") for s in sources)  # outside the corpus: its own path
 
 
-def test_broken_files_are_reported_and_the_rest_is_indexed(settings: Settings, corpus: Path) -> None:
+def test_broken_files_are_reported_and_the_rest_is_indexed(
+    settings: Settings, corpus: Path
+) -> None:
     (corpus / "broken.txt").write_bytes(b"\x00\xff\x00binary")
     (corpus / "empty.md").write_text("")
     report, _ = _run(settings)
@@ -100,9 +104,11 @@ def test_missing_path_makes_the_report_not_ok(settings: Settings, tmp_path: Path
 
 def test_opening_with_another_embedding_model_is_a_clear_error(settings: Settings) -> None:
     _, store = _run(settings)
+
     class OtherModel:
         model_name = "another-model"
         dimension = 384
+
     other = type(store)(client=store.client, embeddings=OtherModel(), name=store.name)  # type: ignore[arg-type]
     with pytest.raises(IndexMismatchError, match="kb ingest --rebuild"):
         other.collection()
@@ -121,7 +127,10 @@ def test_a_second_ingest_waits_for_the_lock_then_refuses(settings: Settings) -> 
     thread.start()
     holding.wait(5)
     try:
-        with pytest.raises(IngestError, match="another `kb ingest` is running"), ingest_lock(settings, wait_seconds=0.2):
+        with (
+            pytest.raises(IngestError, match="another `kb ingest` is running"),
+            ingest_lock(settings, wait_seconds=0.2),
+        ):
             pass
     finally:
         release.set()
@@ -131,12 +140,35 @@ def test_a_second_ingest_waits_for_the_lock_then_refuses(settings: Settings) -> 
 def test_cli_ingest_reports_and_fails_on_missing_path(tmp_path: Path) -> None:
     corpus = tmp_path / "c"
     shutil.copytree(BUNDLED_CORPUS, corpus)
-    env = {**os.environ, "KB_DATA_DIR": str(tmp_path / "d"), "KB_CORPUS_DIR": str(corpus), "COLUMNS": "200"}
-    ok = subprocess.run([sys.executable, "-m", "bot.cli", "ingest"], env=env, capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "KB_DATA_DIR": str(tmp_path / "d"),
+        "KB_CORPUS_DIR": str(corpus),
+        "COLUMNS": "200",
+    }
+    ok = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "ingest"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert ok.returncode == 0, ok.stderr
     assert "added" in ok.stdout and "5" in ok.stdout
-    again = subprocess.run([sys.executable, "-m", "bot.cli", "ingest", str(tmp_path / "missing.txt")], env=env, capture_output=True, text=True, timeout=120)
+    again = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "ingest", str(tmp_path / "missing.txt")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert again.returncode == 1
     assert "no such file or directory" in again.stderr and "missing.txt" in again.stderr
-    status = subprocess.run([sys.executable, "-m", "bot.cli", "status", "--json"], env=env, capture_output=True, text=True, timeout=60)
+    status = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "status", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert '"documents": 5' in status.stdout

@@ -19,7 +19,9 @@ def test_bundled_corpus_loads_with_manifest_titles() -> None:
         "corpus/004_bca376693a3bac81.txt",
     ]
     titles = {d.source: d.title for d in result.documents}
-    assert titles["corpus/004_bca376693a3bac81.txt"] == "IT Transformation vs Digital Transformation"
+    assert (
+        titles["corpus/004_bca376693a3bac81.txt"] == "IT Transformation vs Digital Transformation"
+    )
     assert "manifest.toml" not in " ".join(titles)
 
 
