@@ -52,23 +52,17 @@ class Prototypes:
 
 
 def side_of(unit: UnitRecord, chunk: ChunkRecord) -> Side | None:
-    """Which side of the IT/digital comparison a corpus sentence describes, if any."""
+    """Which side of the IT/digital comparison a corpus sentence describes, if any: its
+    grammatical subject first ("IT transformation is…"), else its top-level section."""
     text = unit.text.strip()
-    mentions_it = bool(re.search(r"\bIT\b", text))
-    mentions_digital = bool(re.search(r"\bdigital\b", text, re.IGNORECASE))
-    if _IT_SUBJECT.match(text) and not (
-        mentions_digital
-        and re.search(r"\bdigital (?:strategy|transformation)", text, re.I)
-        and text.lower().find("digital") < 40
-    ):
+    if _IT_SUBJECT.match(text):
         return "it"
     if _DIGITAL_SUBJECT.match(text):
         return "digital"
-    last = chunk.section.split(" › ")[0] if chunk.section else ""
-    if _IT_SECTION.search(last) and not _DIGITAL_SECTION.search(last):
-        return "it" if not (mentions_digital and not mentions_it) else None
-    if _DIGITAL_SECTION.search(last) and not _IT_SECTION.search(last):
-        return "digital"
+    top = chunk.section.split(" › ")[0]
+    in_it, in_digital = bool(_IT_SECTION.search(top)), bool(_DIGITAL_SECTION.search(top))
+    if in_it != in_digital:
+        return "it" if in_it else "digital"
     return None
 
 
