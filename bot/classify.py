@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bot.retrieve import ChunkRecord, KnowledgeIndex, UnitRecord
+from bot.retrieve import SECTION_SEP, ChunkRecord, KnowledgeIndex, UnitRecord
 
 Side = str  # "it" | "digital"
 
@@ -59,7 +59,7 @@ def side_of(unit: UnitRecord, chunk: ChunkRecord) -> Side | None:
         return "it"
     if _DIGITAL_SUBJECT.match(text):
         return "digital"
-    top = chunk.section.split(" › ")[0]
+    top = chunk.section.split(SECTION_SEP)[0]
     in_it, in_digital = bool(_IT_SECTION.search(top)), bool(_DIGITAL_SECTION.search(top))
     if in_it != in_digital:
         return "it" if in_it else "digital"

@@ -227,15 +227,7 @@ def ask(
     ] = None,
 ) -> None:
     """Answer a question from the knowledge base, with numbered sources."""
-    if llm not in (None, "local", "openai"):
-        raise _fail("--llm must be 'local' or 'openai'", code=2)
-    settings = _settings()
-    bot = _answer_or_fail(_load_bot, settings, quiet=as_json)
-    result = _answer_or_fail(bot.answer, question, llm=llm)
-    if as_json:
-        print(result.model_dump_json(indent=2))
-    else:
-        print_answer(result)
+    _respond("answer", question, as_json, llm)
 
 
 @app.command()
@@ -245,10 +237,15 @@ def classify(
     llm: Annotated[str | None, typer.Option(help="local or openai.")] = None,
 ) -> None:
     """Is this an IT initiative, a digital initiative, or both?"""
+    _respond("classify", initiative, as_json, llm)
+
+
+def _respond(method: str, text: str, as_json: bool, llm: str | None) -> None:
+    """Run `bot.answer` or `bot.classify` and print the result (JSON or rich)."""
     if llm not in (None, "local", "openai"):
         raise _fail("--llm must be 'local' or 'openai'", code=2)
     bot = _answer_or_fail(_load_bot, _settings(), quiet=as_json)
-    result = _answer_or_fail(bot.classify, initiative, llm=llm)
+    result = _answer_or_fail(getattr(bot, method), text, llm=llm)
     if as_json:
         print(result.model_dump_json(indent=2))
     else:

@@ -26,6 +26,15 @@ RRF_K = 60
 VERSION_CHECK_SECONDS = 2.0
 
 
+SECTION_SEP = " › "
+
+
+def contextual_text(title: str, section: str, text: str) -> str:
+    """A chunk as embedded and indexed: title and section path give it context."""
+    head = f"{title}{SECTION_SEP}{section}" if section else title
+    return f"{head}\n{text}"
+
+
 @dataclass(frozen=True)
 class ChunkRecord:
     """A chunk as stored in Chroma."""
@@ -40,8 +49,7 @@ class ChunkRecord:
     @property
     def embed_text(self) -> str:
         """Text used for lexical search (same as what was embedded)."""
-        head = f"{self.title} › {self.section}" if self.section else self.title
-        return f"{head}\n{self.text}"
+        return contextual_text(self.title, self.section, self.text)
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ from functools import lru_cache
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
+from bot.retrieve import SECTION_SEP, contextual_text
 from bot.tokens import count_tokens, get_encoding
 
-SECTION_SEP = " › "
 _NUMBERED = re.compile(r"^(?P<indent>\s*)(?P<num>\d{1,2})[.)]\s+(?P<name>.+)$")
 _BULLET = re.compile(r"^\s*(?:[•\-*·▪◦]|\d{1,2}[.)])\s+\S")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"“(])")
@@ -39,8 +39,7 @@ class Chunk:
 
     def embed_text(self) -> str:
         """The text that is embedded and indexed lexically: title and section give context."""
-        head = f"{self.title}{SECTION_SEP}{self.section}" if self.section else self.title
-        return f"{head}\n{self.text}"
+        return contextual_text(self.title, self.section, self.text)
 
 
 @dataclass
