@@ -13,7 +13,7 @@ import logging
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -30,16 +30,6 @@ BATCH_SIZE = 32
 
 class EmbeddingModelError(RuntimeError):
     """The embedding model cannot be loaded or does not match the index."""
-
-
-class NamedEmbeddings(Protocol):
-    """A LangChain `Embeddings` that also says which model it is."""
-
-    model_name: str
-    dimension: int
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]: ...
-    def embed_query(self, text: str) -> list[float]: ...
 
 
 def _sha256(path: Path) -> str:
@@ -182,22 +172,32 @@ class SentenceTransformerEmbeddings(Embeddings):
         return self.embed_documents([text])[0]
 
 
-def make_openai_embeddings(settings: Settings) -> Embeddings:
-    """OpenAI embeddings (`text-embedding-3-small` by default)."""
-    from langchain_openai import OpenAIEmbeddings
+class OpenAIEmbeddingsAdapter(Embeddings):
+    """LangChain's `OpenAIEmbeddings` with the model name kb records in the collection."""
 
-    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "unused"
-    embeddings = OpenAIEmbeddings(
-        model=settings.openai_embedding_model,
-        api_key=key,  # type: ignore[arg-type]
-        base_url=settings.openai_base_url,
-        timeout=settings.llm_timeout,
-        max_retries=settings.llm_max_retries,
-        check_embedding_ctx_length=False,  # its tokenizer path would try to download
-    )
-    embeddings.model_name = f"openai:{settings.openai_embedding_model}"  # type: ignore[attr-defined]
-    embeddings.dimension = 1536 if "small" in settings.openai_embedding_model else 3072  # type: ignore[attr-defined]
-    return embeddings
+    dimension = 0  # known only from the first vector; not needed to open the collection
+
+    def __init__(self, settings: Settings) -> None:
+        from langchain_openai import OpenAIEmbeddings
+
+        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "unused"
+        self.model_name = f"openai:{settings.openai_embedding_model}"
+        self._inner = OpenAIEmbeddings(
+            model=settings.openai_embedding_model,
+            api_key=key,  # type: ignore[arg-type]
+            base_url=settings.openai_base_url,
+            timeout=settings.llm_timeout,
+            max_retries=settings.llm_max_retries,
+            check_embedding_ctx_length=False,  # its token-length path would fetch a tokenizer
+        )
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed a list of passages."""
+        return self._inner.embed_documents(texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed one query."""
+        return self._inner.embed_query(text)
 
 
 def make_embeddings(settings: Settings) -> Embeddings:
@@ -208,7 +208,7 @@ def make_embeddings(settings: Settings) -> Embeddings:
         case "sentence-transformers":
             return SentenceTransformerEmbeddings(settings.st_model)
         case "openai":
-            return make_openai_embeddings(settings)
+            return OpenAIEmbeddingsAdapter(settings)
     raise EmbeddingModelError(f"unknown embedder {settings.embedder!r}")  # pragma: no cover
 
 
