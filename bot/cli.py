@@ -301,5 +301,18 @@ def feedback_command(
     )
 
 
+def _register_eval() -> None:
+    # Typer reads the options from eval_command's own annotations, so this one line is the
+    # whole wiring; the import stays at module level only for `kb eval`'s help text.
+    from evals.runner import eval_command
+
+    app.command("eval", help="Run the offline evaluation and gate on evals/thresholds.toml.")(
+        eval_command
+    )
+
+
+_register_eval()
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

@@ -21,7 +21,7 @@ from langchain_core.documents import Document
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from bot.embeddings import make_embeddings
-from bot.schema import Answer, Citation, Classification, Turn
+from bot.schema import Answer, Citation, Classification, Label, Turn
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,9 @@ def load_raw_documents(corpus_dir: Path) -> list[Document]:
             text = path.read_text(encoding="utf-8", errors="replace")
             title = next((line.strip() for line in text.splitlines() if line.strip()), path.name)
             source = f"{corpus_dir.name}/{path.relative_to(corpus_dir).as_posix()}"
-            docs.append(Document(page_content=text, metadata={"source": source, "title": title[:120]}))
+            docs.append(
+                Document(page_content=text, metadata={"source": source, "title": title[:120]})
+            )
     return docs
 
 
@@ -64,10 +66,10 @@ def quote_of(text: str, limit: int = QUOTE_CHARS) -> str:
     return stripped[: cut if cut > 0 else limit]
 
 
-def count_label(text: str) -> tuple[str, float, str]:
+def count_label(text: str) -> tuple[Label, float, str]:
     """(label, confidence, rationale) from how often the chunk says "IT" versus "digital"."""
     it, digital = len(_IT.findall(text)), len(_DIGITAL.findall(text))
-    label = "it" if it > digital else "digital" if digital > it else "both"
+    label: Label = "it" if it > digital else "digital" if digital > it else "both"
     confidence = max(it, digital) / (it + digital) if it + digital else 0.0
     rationale = f'The nearest passage [1] says "IT" {it} times and "digital" {digital} times.'
     return label, confidence, rationale
@@ -86,7 +88,10 @@ class BaselineRag:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.close()
 
@@ -116,9 +121,7 @@ class BaselineRag:
         )
         if chunks:
             self._store.add_documents(chunks)
-        log.info(
-            "baseline: %d chunks indexed in %.2fs", len(chunks), time.perf_counter() - started
-        )
+        log.info("baseline: %d chunks indexed in %.2fs", len(chunks), time.perf_counter() - started)
 
     def close(self) -> None:
         """Drop the temporary index."""
@@ -147,7 +150,9 @@ class BaselineRag:
         classification = None
         if hits:
             label, confidence, rationale = count_label(hits[0][0].page_content)
-            classification = Classification(label=label, confidence=round(confidence, 3), rationale=rationale)  # type: ignore[arg-type]
+            classification = Classification(
+                label=label, confidence=round(confidence, 3), rationale=rationale
+            )
         return Answer(
             answer=text,
             citations=citations,

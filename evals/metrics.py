@@ -220,7 +220,9 @@ def summarize(scores: Sequence[CaseScore]) -> dict[str, float | None]:
         "hit_at_5": hit_at_k(ranks, 5),
         "mrr": mrr(ranks),
         "key_fact_recall": mean(s.fact_recall for s in scores if s.fact_recall is not None),
-        "citation_precision": sum(s.cited_good for s in scores) / cited_total if cited_total else None,
+        "citation_precision": sum(s.cited_good for s in scores) / cited_total
+        if cited_total
+        else None,
         "classification_accuracy": accuracy(gold, predicted),
         "classification_macro_f1": macro_f1(gold, predicted) if classify else None,
         "abstention_precision": precision,
@@ -232,7 +234,9 @@ def summarize(scores: Sequence[CaseScore]) -> dict[str, float | None]:
         "latency_p95_ms": percentile(latencies, 95),
         "degraded_answers": float(sum(1 for s in scores if s.degraded)),
         "faithfulness": mean(s.faithfulness for s in scores if s.faithfulness is not None),
-        "answer_relevancy": mean(s.answer_relevancy for s in scores if s.answer_relevancy is not None),
+        "answer_relevancy": mean(
+            s.answer_relevancy for s in scores if s.answer_relevancy is not None
+        ),
     }
     return metrics
 
