@@ -20,7 +20,6 @@ import logging
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -28,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from pydantic import SecretStr
 
 from bot.http import create_app
@@ -58,25 +56,10 @@ def _fakes() -> Any:
 
 @contextmanager
 def _serve(app: Any) -> Iterator[str]:
-    import socket
+    from tests.live_server import running  # run from the repository root, like the fakes
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        if not thread.is_alive():
-            sys.exit("uvicorn failed to start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}{SLACK_EVENTS_PATH}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with running(app) as base_url:
+        yield f"{base_url}{SLACK_EVENTS_PATH}"
 
 
 def _event(channel: str, question: str) -> dict[str, Any]:

@@ -14,7 +14,8 @@ import pytest
 
 from bot.service import KnowledgeBot
 from bot.settings import Settings
-from tests.conftest import free_port, make_settings
+from tests.conftest import make_settings
+from tests.live_server import free_port
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ import io
 import itertools
 import json
 import logging
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -18,7 +17,6 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-import uvicorn
 from pydantic import SecretStr
 from slack_bolt import App
 from slack_sdk.socket_mode.request import SocketModeRequest
@@ -37,9 +35,9 @@ from bot.slack import (
     socket_mode_handler,
 )
 from bot.slack_blocks import APOLOGY, MAX_BLOCKS, SECTION_LIMIT, THINKING, render_answer
-from tests.conftest import free_port
 from tests.fakes.openai_server import Error, FakeOpenAI
 from tests.fakes.slack_api import BOT_ID, BOT_USER_ID, FakeSlack, signed_headers
+from tests.live_server import running
 
 SECRET = "test-signing-secret"
 TOKEN = "xoxb-test-token"
@@ -65,20 +63,8 @@ class RecordingBot(KnowledgeBot):
 @contextmanager
 def serving(app: Any) -> Iterator[str]:
     """Run `app` under a real uvicorn on 127.0.0.1; yields the /slack/events URL."""
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="uvicorn-slack", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}{SLACK_EVENTS_PATH}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with running(app) as base_url:
+        yield f"{base_url}{SLACK_EVENTS_PATH}"
 
 
 def kb_app(settings: Settings, bot: KnowledgeBot | None) -> Any:

@@ -534,9 +534,7 @@ class FakeSlack:
     def _m_assistant_threads_setStatus(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True}
 
-    def _m_assistant_threads_setSuggestedPrompts(
-        self, params: dict[str, Any]
-    ) -> dict[str, Any]:
+    def _m_assistant_threads_setSuggestedPrompts(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True}
 
     def _m_assistant_threads_setTitle(self, params: dict[str, Any]) -> dict[str, Any]:
