@@ -338,7 +338,6 @@ class KnowledgeBot:
         topics = list(dict.fromkeys(h.chunk.title for h in hits))[:3] or [
             c["title"] for c in self.sources()[:3]
         ]
-        book = CitationBook()
         citations = [
             Citation(
                 n=i + 1,
@@ -350,8 +349,10 @@ class KnowledgeBot:
             )
             for i, h in enumerate(hits[:3])
         ]
-        del book
-        text = f"{NOT_IN_KB}. It covers topics such as: " + "; ".join(topics) + "."
+        listed = "; ".join(topics)
+        text = f"{NOT_IN_KB}. It covers topics such as: {listed}" + (
+            "" if listed[-1:] in ".?!" else "."
+        )
         return Answer(
             answer=text, citations=citations, abstained=True, backend=backend, degraded=degraded
         )  # type: ignore[arg-type]
