@@ -61,7 +61,8 @@ class Calibration:
     abstain_below: float = 0.30  # evidence score under which we abstain
     lexical_weight: float = 0.25  # weight of question-term coverage in the evidence score
     unit_floor: float = 0.30  # weakest unit score we quote
-    classify_margin: float = 0.0
+    classify_margin: float = 0.0  # added to the IT side's score
+    classify_both_gap: float = 0.04  # how much more IT-like the means must read than the purpose
 
 
 def clean_question(question: str) -> str:
@@ -199,7 +200,11 @@ class KnowledgeBot:
             prototypes: Prototypes = build_prototypes(index, self.embed)
             cached = (
                 index,
-                InitiativeClassifier(prototypes, margin=self.calibration.classify_margin),
+                InitiativeClassifier(
+                    prototypes,
+                    margin=self.calibration.classify_margin,
+                    both_gap=self.calibration.classify_both_gap,
+                ),
             )
             self._classifier = cached
         return cached[1]

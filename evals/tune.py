@@ -71,7 +71,7 @@ def tune_classifier(bot: KnowledgeBot) -> None:
         )
         results.append((correct / len(cases), -abs(margin), gap, margin))
     accuracy, _, gap, margin = max(results)
-    print(f"classifier: dev accuracy {accuracy:.3f} with both_gap={gap} margin={margin}")
+    print(f"classifier: dev accuracy {accuracy:.3f} with classify_both_gap={gap} classify_margin={margin}")
 
 
 def _reciprocal_rank(sources: list[str], expected: list[str]) -> float:
