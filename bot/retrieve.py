@@ -149,7 +149,19 @@ def load_index(store: Store) -> KnowledgeIndex:
         if rows:
             vectors = np.asarray([e for _, _, e in rows], dtype=np.float32)
     sections = {c.id: c.section for c in chunks}
-    unit_terms = [frozenset(terms(f"{sections.get(u.chunk_id, '')} {u.text}")) for u in units]
+    headers: dict[str, str] = {}
+    for unit in units:
+        if unit.kind == "row":
+            headers.setdefault(unit.chunk_id, unit.text)
+    # A table row's words include its header's ("Scope" row → "IT Transformation", …).
+    unit_terms = [
+        frozenset(
+            terms(
+                f"{sections.get(u.chunk_id, '')} {u.text} {headers[u.chunk_id] if u.kind == 'row' else ''}"
+            )
+        )
+        for u in units
+    ]
     df: dict[str, int] = {}
     for bag in unit_terms:
         for term in bag:

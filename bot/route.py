@@ -67,6 +67,10 @@ _TRAILING = re.compile(
 )
 _COMPARE = [
     re.compile(
+        r"\bhow\s+(?:does|do|is|are)\s+(?:the\s+)?(?P<aspect>[\w -]{2,30}?)\s+(?:differ|different)\s+(?:between|for)\s+(?:an?\s+|the\s+)?(?P<a>.+?)\s+(?:and|&|vs\.?|versus)\s+(?:an?\s+|the\s+)?(?P<b>[^?.!]+)",
+        _F,
+    ),
+    re.compile(
         r"\bdiff(?:erence|erences|\.)?\s+(?:between|of)\s+(?:an?\s+|the\s+)?(?P<a>.+?)\s+(?:and|&|vs\.?|versus)\s+(?:an?\s+|the\s+)?(?P<b>[^?.!]+)",
         _F,
     ),
@@ -99,6 +103,14 @@ def _tidy(text: str) -> str:
     return text
 
 
+_SIDE_LEAD = re.compile(r"^(?:what(?:'s|s| is| are)?\s+)?(?:the\s+)?", re.IGNORECASE)
+
+
+def _side(text: str) -> str:
+    """One side of a comparison, without a leading "what's the"."""
+    return _tidy(_SIDE_LEAD.sub("", _tidy(text)))
+
+
 def extract_initiative(question: str) -> str:
     """The initiative named inside a classification question (the question itself if unsure)."""
     text = _tidy(question)
@@ -127,7 +139,10 @@ def route(question: str) -> Route:
     for pattern in _COMPARE:
         match = pattern.search(question)
         if match:
-            a, b = _tidy(match.group("a")), _tidy(match.group("b"))
+            a, b = _side(match.group("a")), _side(match.group("b"))
+            # "IT transformation vs digital" means "digital transformation".
+            if len(b.split()) == 1 and len(a.split()) > 1 and a.split()[-1].lower() != b.lower():
+                b = f"{b} {a.split()[-1]}"
             if a and b and a.lower() != b.lower():
                 return Route("compare", sides=(a, b))
     return Route("knowledge")

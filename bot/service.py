@@ -391,11 +391,20 @@ class KnowledgeBot:
         if decision.kind == "compare" and decision.sides:
             parts = []
             used: set[str] = set()
+            # A comparison-table row that matches the question answers both sides at once
+            # ("Scope — IT Transformation: Internal systems…; Digital Transformation: …").
+            overall = score_units(question, qvec, hits, index)
+            row = next((s for s in overall[:3] if s.unit.kind == "row"), None)
+            if row is not None:
+                parts.append(compose([row], index, book))
+                used.add(row.unit.text)
             side_vectors = self.embed([f"{side}: {question}" for side in decision.sides])
             for side, svec in zip(decision.sides, side_vectors, strict=True):
                 side_hits = self.retriever.search(side, svec, self.settings.top_k)
                 ranked = [
-                    s for s in score_units(side, svec, side_hits, index) if s.unit.text not in used
+                    s
+                    for s in score_units(side, svec, side_hits, index)
+                    if s.unit.text not in used and s.unit.kind != "row"  # rows speak for both sides
                 ]
                 # Prefer sentences that have this side as their subject ("IT transformation is…").
                 side_terms = set(terms(side))
