@@ -40,7 +40,8 @@ _FOLLOW_UP_LEAD = re.compile(
     r"^\s*(and|also|so|what about|how about|and what about|ok and)\b", re.IGNORECASE
 )
 _QUESTION_LEAD = re.compile(
-    r"^\s*(?:(?:so|and|ok|hey)[, ]+)?(?:what(?:'s| is| are| does| do)?|who(?:'s| is)?|how (?:is|are|does|do)|"
+    r"^\s*(?:(?:so|and|ok|hey)[, ]+)?(?:what(?:'s| is| are| does| do| drives| defines| causes| makes)?|"
+    r"who(?:'s| is| owns| runs| leads)?|how (?:is|are|does|do)|"
     r"why (?:is|are|does|do)|tell me about|explain|define|describe)\s+(?:the\s+|an?\s+)?",
     re.IGNORECASE,
 )
