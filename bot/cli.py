@@ -244,7 +244,11 @@ def _respond(method: str, text: str, as_json: bool, llm: str | None) -> None:
     """Run `bot.answer` or `bot.classify` and print the result (JSON or rich)."""
     if llm not in (None, "local", "openai"):
         raise _fail("--llm must be 'local' or 'openai'", code=2)
-    bot = _answer_or_fail(_load_bot, _settings(), quiet=as_json)
+    from bot.service import KnowledgeBot
+
+    settings = _settings()
+    _answer_or_fail(KnowledgeBot(settings).validate, text)  # bad input fails before any loading
+    bot = _answer_or_fail(_load_bot, settings, quiet=as_json)
     result = _answer_or_fail(getattr(bot, method), text, llm=llm)
     if as_json:
         print(result.model_dump_json(indent=2))

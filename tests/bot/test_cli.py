@@ -1,0 +1,47 @@
+"""README command 1 as a user runs it: `kb ask` on a fresh machine ingests first, then answers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bot.schema import Answer
+
+
+def _kb(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KB_DATA_DIR": str(data_dir), "COLUMNS": "120"}
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+def test_first_ask_builds_the_index_and_classifies(tmp_path: Path) -> None:
+    question = "Is migrating our data center to the cloud an IT or a digital initiative?"
+    result = _kb("ask", question, "--json", data_dir=tmp_path / "data")
+    assert result.returncode == 0, result.stderr
+    answer = Answer.model_validate(json.loads(result.stdout))
+    assert answer.classification is not None and answer.classification.label == "it"
+    assert answer.citations and answer.backend == "local"
+    status = _kb("status", "--json", data_dir=tmp_path / "data")
+    assert json.loads(status.stdout)["documents"] == 5
+
+    pretty = _kb("ask", "Who owns digital transformation?", data_dir=tmp_path / "data")
+    assert pretty.returncode == 0
+    assert "Sources" in pretty.stdout and "[1]" in pretty.stdout
+    assert "No index yet" not in pretty.stderr  # the second run reuses the index
+
+
+def test_bad_input_is_one_clear_line_and_a_non_zero_exit(tmp_path: Path) -> None:
+    result = _kb("ask", "   ", data_dir=tmp_path / "data")
+    assert result.returncode == 1
+    assert "error: the question is empty" in result.stderr
+    assert not (tmp_path / "data" / "chroma").exists()  # refused before building anything
+    wrong = _kb("ask", "hi there", "--llm", "gpt", data_dir=tmp_path / "data")
+    assert wrong.returncode == 2 and "--llm must be" in wrong.stderr
