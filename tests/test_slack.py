@@ -40,7 +40,7 @@ from tests.fakes.slack_api import BOT_ID, BOT_USER_ID, FakeSlack, signed_headers
 from tests.live_server import running
 
 SECRET = "test-signing-secret"
-TOKEN = "xoxb-test-token"
+TOKEN = "xoxb-fake"  # a stand-in value, never a real token
 DATASETS = Path(__file__).resolve().parent.parent / "evals" / "datasets"
 _ts = itertools.count(1)
 
