@@ -324,6 +324,13 @@ def _near_duplicate(words: list[str], earlier: list[str]) -> bool:
     # ratio() is at most 2*min/total, so sentences of very different lengths never qualify.
     if not earlier or 2 * min(len(words), len(earlier)) < NEAR_DUPLICATE_RATIO * total:
         return False
+    # Cheap upper bound on matching words, all in C set operations: the tokens of `words`
+    # whose word also occurs in `earlier` number at most the shared distinct words plus
+    # `words`' repeats. SequenceMatcher is built only for pairs that pass it.
+    distinct = set(words)
+    bound = len(distinct & set(earlier)) + len(words) - len(distinct)
+    if 2 * bound < NEAR_DUPLICATE_RATIO * total:
+        return False
     matcher = SequenceMatcher(None, earlier, words, autojunk=False)
     return matcher.quick_ratio() >= NEAR_DUPLICATE_RATIO and matcher.ratio() >= NEAR_DUPLICATE_RATIO
 
