@@ -20,6 +20,7 @@ import numpy as np
 from bot.classify import InitiativeClassifier, Prototypes, build_prototypes
 from bot.embeddings import embed_array, make_embeddings
 from bot.lexical import terms
+from bot.llm import NOT_COVERED, LlmBackend, cited_numbers
 from bot.local import MAX_UNITS, CitationBook, compose, pick, score_units
 from bot.retrieve import Hit, HybridRetriever, IndexCache, KnowledgeIndex, Weights
 from bot.route import Route, asks_for_internal_fact, route
@@ -188,8 +189,6 @@ class KnowledgeBot:
     def _llm_client(self) -> Any:
         with self._lock:
             if self._llm is None:
-                from bot.llm import LlmBackend
-
                 self._llm = LlmBackend(self.settings)
         return self._llm
 
@@ -375,7 +374,7 @@ class KnowledgeBot:
             return self._abstain(hits, "local")
         if backend == "openai":
             try:
-                return self._answer_llm(readings[0], history, hits)
+                return self._answer_llm(readings[0], qvec, history, hits)
             except Exception as exc:
                 log.warning("LLM answer failed, falling back to the local answer: %s", exc)
                 local = self._answer_local(question, qvec, hits, decision)
@@ -427,42 +426,54 @@ class KnowledgeBot:
             answer=compose(chosen, index, book), citations=book.citations, backend="local"
         )
 
-    def _llm_answer_from_text(self, question: str, text: str, kept: list[Hit]) -> Answer:
-        from bot.llm import NOT_COVERED, cited_numbers
-
-        if NOT_COVERED in text.lower():
-            result = self._abstain(kept, "openai")
-            return result
-        qvec = self.embed([question])[0]
+    def _cite_passages(
+        self,
+        text: str,
+        kept: list[Hit],
+        question: str,
+        qvec: np.ndarray,
+        default: list[int] | None = None,
+    ) -> list[Citation]:
+        """Citations for the [n] markers of an LLM's text; each quote is the passage's unit that
+        best matches the question (verbatim chunk text, whatever the model wrote)."""
         index = self.index()
         citations = []
-        for n in cited_numbers(text):
+        for n in cited_numbers(text) or (default or []):
             if 1 <= n <= len(kept):
                 hit = kept[n - 1]
                 best = score_units(question, qvec, [hit], index)
-                quote = best[0].unit.text if best else self._first_sentence(hit)
                 citations.append(
                     Citation(
                         n=n,
                         source=hit.chunk.source,
                         title=hit.chunk.title,
-                        quote=quote,
+                        quote=best[0].unit.text if best else self._first_sentence(hit),
                         score=round(hit.dense, 4),
                         section=hit.chunk.section,
                     )
                 )
+        return citations
+
+    def _llm_answer_from_text(
+        self, question: str, qvec: np.ndarray, text: str, kept: list[Hit]
+    ) -> Answer:
+        if NOT_COVERED in text.lower():
+            return self._abstain(kept, "openai")
+        citations = self._cite_passages(text, kept, question, qvec)
         return Answer(answer=text, citations=citations, backend="openai")
 
-    def _answer_llm(self, question: str, history: list[Turn] | None, hits: list[Hit]) -> Answer:
+    def _answer_llm(
+        self, question: str, qvec: np.ndarray, history: list[Turn] | None, hits: list[Hit]
+    ) -> Answer:
         text, kept = self._llm_client().answer(question, history, hits)
-        return self._llm_answer_from_text(question, text, kept)
+        return self._llm_answer_from_text(question, qvec, text, kept)
 
     def _stream_llm(
         self, readings: list[str], decision: Route, history: list[Turn] | None, started: float
     ) -> Iterator[str | Answer]:
         question, qvec, hits, evidence = self._retrieve(readings)
         if not hits or evidence < self.calibration.abstain_below:
-            result = self._abstain(hits, "openai")
+            result = self._abstain(hits, "local")  # decided before any LLM call, as in _answer
         else:
             sent: list[str] = []
             try:
@@ -470,7 +481,7 @@ class KnowledgeBot:
                 for piece in pieces:
                     sent.append(piece)
                     yield piece
-                result = self._llm_answer_from_text(question, "".join(sent).strip(), kept)
+                result = self._llm_answer_from_text(question, qvec, "".join(sent).strip(), kept)
             except Exception as exc:
                 log.warning("LLM stream failed, falling back to the local answer: %s", exc)
                 result = self._answer_local(question, qvec, hits, decision)
@@ -492,7 +503,7 @@ class KnowledgeBot:
             try:
                 qvec = self.embed([initiative])[0]
                 hits = self.retriever.search(initiative, qvec, self.settings.top_k)
-                return self._classify_llm(initiative, hits)
+                return self._classify_llm(initiative, qvec, hits)
             except Exception as exc:
                 log.warning("LLM classification failed, falling back to local: %s", exc)
                 result = self._classify_local(initiative)
@@ -543,27 +554,9 @@ class KnowledgeBot:
         text = f"“{initiative}” is {LABEL_NAMES[label]} (confidence {verdict.confidence:.0%}). {rationale}"
         return Answer(answer=text, citations=book, classification=classification, backend="local")
 
-    def _classify_llm(self, initiative: str, hits: list[Hit]) -> Answer:
-        from bot.llm import cited_numbers
-
+    def _classify_llm(self, initiative: str, qvec: np.ndarray, hits: list[Hit]) -> Answer:
         result, kept = self._llm_client().classify(initiative, hits)
-        qvec = self.embed([initiative])[0]
-        index = self.index()
-        citations = []
-        for n in cited_numbers(result.rationale) or [1]:
-            if 1 <= n <= len(kept):
-                hit = kept[n - 1]
-                best = score_units(initiative, qvec, [hit], index)
-                citations.append(
-                    Citation(
-                        n=n,
-                        source=hit.chunk.source,
-                        title=hit.chunk.title,
-                        quote=best[0].unit.text if best else self._first_sentence(hit),
-                        score=round(hit.dense, 4),
-                        section=hit.chunk.section,
-                    )
-                )
+        citations = self._cite_passages(result.rationale, kept, initiative, qvec, default=[1])
         classification = Classification(
             label=result.label, confidence=result.confidence, rationale=result.rationale
         )
