@@ -20,9 +20,9 @@ from typing import Any
 from langchain_core.documents import Document
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from bot.embeddings import make_embeddings
-from bot.schema import Answer, Citation, Classification, Label, Turn
-from bot.settings import Settings
+from bot.runtime.embeddings import make_embeddings
+from bot.runtime.schema import Answer, Citation, Classification, Label, Turn
+from bot.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bot.embeddings import OnnxMiniLM
-from bot.settings import BUNDLED_CORPUS, PACKAGE_ROOT, Settings
+from bot.runtime.embeddings import OnnxMiniLM
+from bot.runtime.settings import BUNDLED_CORPUS, PACKAGE_ROOT, Settings
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -30,7 +30,7 @@ def _pct(values: list[float], q: float) -> float:
 
 def bench_ingest(tmp: Path, synthetic_chunks: int) -> None:
     """Cold ingest, unchanged re-ingest, and synthetic indexing vs raw embedding throughput."""
-    from bot.store import open_store
+    from bot.runtime.store import open_store
     from ingest.index import ingest
 
     started = time.perf_counter()
@@ -70,7 +70,7 @@ def bench_ingest(tmp: Path, synthetic_chunks: int) -> None:
     syn_store = open_store(syn_settings, embedder)
     report = ingest(None, syn_settings, syn_store)
     chunks_per_s = report.chunks / report.seconds
-    from bot.sentences import units
+    from bot.runtime.text import units
     from ingest.index import chunks_of
     from ingest.load import load_paths
 
@@ -107,7 +107,7 @@ def bench_ingest(tmp: Path, synthetic_chunks: int) -> None:
 
 def bench_answer(tmp: Path, n_questions: int) -> None:
     """Warm answer() latency over many questions, with a plain LangChain RAG baseline beside it."""
-    from bot.service import KnowledgeBot
+    from bot.answer import KnowledgeBot
 
     settings = Settings(data_dir=tmp / "bench-answer", llm="local")
     bot = KnowledgeBot(settings)
@@ -163,15 +163,15 @@ def bench_cold_cli(tmp: Path) -> None:
     for _ in range(3):
         t = time.perf_counter()
         subprocess.run(
-            [sys.executable, "-m", "bot.cli", "ask", "What is IT strategy?"],
+            [sys.executable, "-m", "bot.doors.cli", "ask", "What is IT strategy?"],
             env=env,
             check=True,
             capture_output=True,
         )
         walls.append(time.perf_counter() - t)
     probe = (
-        "import time;t=time.perf_counter();import bot.service, bot.cli;i=time.perf_counter();"
-        "from bot.settings import Settings;from bot.service import KnowledgeBot;b=KnowledgeBot(Settings());b.load();m=time.perf_counter();"
+        "import time;t=time.perf_counter();import bot.answer.pipeline, bot.doors.cli;i=time.perf_counter();"
+        "from bot.runtime.settings import Settings;from bot.answer import KnowledgeBot;b=KnowledgeBot(Settings());b.load();m=time.perf_counter();"
         "b.index();x=time.perf_counter();b.answer('What is IT strategy?');a=time.perf_counter();"
         "print(f'{i-t:.2f} {m-i:.2f} {x-m:.2f} {a-x:.2f}')"
     )

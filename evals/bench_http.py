@@ -99,7 +99,7 @@ class StubBot:
     """A bot that answers instantly with a canned Answer: isolates the HTTP layer's cost."""
 
     def __init__(self) -> None:
-        from bot.schema import Answer, Citation
+        from bot.runtime.schema import Answer, Citation
 
         quote = "Digital transformation changes how the business operates and competes."
         self._answer = Answer(
@@ -129,8 +129,8 @@ class StubBot:
 
 def serve_child(port: int, stub: bool) -> None:
     """The server process: exactly `kb serve` (or the same app over StubBot)."""
-    from bot.http import serve
-    from bot.settings import Settings
+    from bot.doors.http import serve
+    from bot.runtime.settings import Settings
 
     serve(Settings(), "127.0.0.1", port, log_level="info", bot=StubBot() if stub else None)  # type: ignore[arg-type]
 

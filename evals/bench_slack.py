@@ -29,10 +29,10 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from bot.http import create_app
-from bot.service import KnowledgeBot
-from bot.settings import Settings
-from bot.slack import SLACK_EVENTS_PATH, mount_slack
+from bot.answer import KnowledgeBot
+from bot.doors.http import create_app
+from bot.doors.slack_app import SLACK_EVENTS_PATH, mount_slack
+from bot.runtime.settings import Settings
 
 log = logging.getLogger("evals.bench_slack")
 SECRET = "bench-signing-secret"

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from bot.schema import Turn
-from bot.settings import PACKAGE_ROOT
+from bot.runtime.schema import Turn
+from bot.runtime.settings import PACKAGE_ROOT
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from bot.schema import Answer, Citation
+from bot.runtime.schema import Answer, Citation
 from evals.dataset import LABELS, Case, normalise
 
 HIT_KS = (1, 5)

@@ -32,8 +32,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bot.schema import Answer, Turn
-from bot.settings import Settings
+from bot.runtime.schema import Answer, Turn
+from bot.runtime.settings import Settings
 from evals.dataset import Case, DatasetError, load_cases
 from evals.metrics import CaseScore, classification_confusion, score_case, summarize
 
@@ -200,7 +200,7 @@ class LlmJudge:
     """Faithfulness and answer relevancy scored by the configured chat model."""
 
     def __init__(self, settings: Settings) -> None:
-        from bot.llm import make_chat_model
+        from bot.answer.generate import make_chat_model
 
         self.model = make_chat_model(settings)
 
@@ -306,7 +306,7 @@ def run_eval(
     `ingest` builds the index from the bundled corpus first when it is empty; `thresholds`
     defaults to `evals/thresholds.toml` (pass `{}` to skip the gate).
     """
-    from bot.service import KnowledgeBot
+    from bot.answer import KnowledgeBot
 
     if llm is not None:
         settings = settings.model_copy(update={"llm": llm})
@@ -666,7 +666,7 @@ def eval_command(
     ] = False,
 ) -> None:
     """Evaluate kb (beside a plain-RAG baseline) and exit 1 when a metric is below its floor."""
-    from bot.store import IndexMismatchError, StoreUnavailableError
+    from bot.runtime.store import IndexMismatchError, StoreUnavailableError
 
     console, err = Console(), Console(stderr=True)
     if thresholds is not None and not thresholds.is_file():

@@ -5,7 +5,7 @@
 Prints, for the current index: the abstention threshold that best separates answerable from
 off-topic dev questions, the classifier's `both` gap and IT margin that maximise dev accuracy,
 and the dense/lexical fusion weights that maximise dev source hit@1 of retrieval. Copy the
-values into `bot/service.py::Calibration` and `bot/retrieve.py::Weights`, then run the eval on
+values into `bot/answer/calibration.py::Calibration` and `bot/answer/retrieve.py::Weights`, then run the eval on
 the test split to report an unbiased figure.
 """
 
@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.retrieve import Weights
-from bot.schema import Turn
-from bot.service import KnowledgeBot
-from bot.settings import PACKAGE_ROOT, Settings
+from bot.answer import KnowledgeBot
+from bot.answer.retrieve import Weights
+from bot.runtime.schema import Turn
+from bot.runtime.settings import PACKAGE_ROOT, Settings
 
 DATASETS = PACKAGE_ROOT / "evals" / "datasets"
 
@@ -71,7 +71,9 @@ def tune_classifier(bot: KnowledgeBot) -> None:
         )
         results.append((correct / len(cases), -abs(margin), gap, margin))
     accuracy, _, gap, margin = max(results)
-    print(f"classifier: dev accuracy {accuracy:.3f} with classify_both_gap={gap} classify_margin={margin}")
+    print(
+        f"classifier: dev accuracy {accuracy:.3f} with classify_both_gap={gap} classify_margin={margin}"
+    )
 
 
 def _reciprocal_rank(sources: list[str], expected: list[str]) -> float:

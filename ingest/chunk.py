@@ -16,12 +16,11 @@ from functools import lru_cache
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from bot.retrieve import SECTION_SEP, contextual_text
-from bot.tokens import count_tokens, get_encoding
+from bot.runtime.text import SECTION_SEP, contextual_text, sentences
+from bot.runtime.tokens import count_tokens, get_encoding
 
 _NUMBERED = re.compile(r"^(?P<indent>\s*)(?P<num>\d{1,2})[.)]\s+(?P<name>.+)$")
 _BULLET = re.compile(r"^\s*(?:[•\-*·▪◦]|\d{1,2}[.)])\s+\S")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"“(])")
 
 
 @dataclass(frozen=True)
@@ -170,9 +169,8 @@ def _tail_overlap(text: str, budget: int, encoding: str) -> str:
     """The last whole sentences of `text` that fit in `budget` tokens (for chunk overlap)."""
     if budget <= 0:
         return ""
-    sentences = _SENTENCE_END.split(text.splitlines()[-1])
     tail: list[str] = []
-    for sentence in reversed(sentences):
+    for sentence in reversed(sentences(text.splitlines()[-1])):
         if count_tokens(" ".join([sentence, *tail]), encoding) > budget:
             break
         tail.insert(0, sentence)

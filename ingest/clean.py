@@ -22,6 +22,8 @@ from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Any
 
+from bot.runtime.text import split_sentences
+
 log = logging.getLogger(__name__)
 
 DEFAULT_RULES_PATH = Path(__file__).resolve().parent.parent / "corpus" / "cleaning.toml"
@@ -75,18 +77,6 @@ _GENERIC_DROP_SENTENCES: tuple[re.Pattern[str], ...] = (
 # Lines that legitimately repeat: list items, "Label:" lines, table rows, one- or two-word headings.
 _LIST_ITEM = re.compile(r"(?:\d{1,2}[.)]|[-•*·▪◦])\s")
 
-# A sentence ends at ., ! or ? (plus closing quotes/brackets) followed by whitespace. Lower-case
-# starts count too: scraped text often loses a capital ("concepts. success criteria ...").
-_BOUNDARY = re.compile(r"[.!?]+[\"'”’)\]]*(?P<sep>\s+)(?=\S)")
-_ABBREVIATIONS = frozenset(
-    [
-        *("e.g.", "i.e.", "vs.", "cf.", "approx.", "fig.", "no."),
-        *("mr.", "mrs.", "ms.", "dr.", "prof.", "st.", "jr.", "sr."),
-    ]
-)
-_ABBREVIATIONS_BEFORE_LOWER = frozenset(["etc.", "inc.", "ltd.", "co.", "corp.", "al."])
-_INITIAL = re.compile(r"[A-Z]\.|(?:[A-Za-z]\.){2,}")
-_LIST_NUMBER = re.compile(r"\d{1,3}[.)]")
 _WORD = re.compile(r"\w+")
 
 _KNOWN_KEYS = {"drop_lines", "drop_from", "drop_sentences", "inline_spam"}
@@ -270,32 +260,6 @@ def _may_repeat(body: str) -> bool:
 
 def _is_table_row(body: str) -> bool:
     return body.count("|") >= 2
-
-
-def split_sentences(body: str) -> list[tuple[str, str]]:
-    """(sentence, separator after it) pairs whose concatenation is exactly `body`."""
-    pieces: list[tuple[str, str]] = []
-    start = 0
-    for match in _BOUNDARY.finditer(body):
-        end = match.start("sep")
-        if not _is_boundary(body, start, end, body[match.end()]):
-            continue
-        pieces.append((body[start:end], match.group("sep")))
-        start = match.end()
-    if start < len(body):
-        pieces.append((body[start:], ""))
-    return pieces
-
-
-def _is_boundary(body: str, start: int, end: int, next_char: str) -> bool:
-    last_word = body[start:end].rsplit(" ", 1)[-1].lstrip("\"'“‘([")
-    lowered = last_word.lower()
-    if lowered in _ABBREVIATIONS or _INITIAL.fullmatch(last_word):
-        return False
-    if lowered in _ABBREVIATIONS_BEFORE_LOWER and not next_char.isupper():
-        return False
-    # "1. Focus:" — a list number opening the line, not a one-word sentence.
-    return not (start == 0 and end == len(last_word) and _LIST_NUMBER.fullmatch(last_word))
 
 
 def _filter_sentences(

@@ -22,10 +22,10 @@ from typing import Any
 from chromadb.api.models.Collection import Collection
 from filelock import FileLock, Timeout
 
-from bot.embeddings import embed_array
-from bot.sentences import row_as_sentence, units
-from bot.settings import Settings
-from bot.store import Store
+from bot.runtime.embeddings import embed_array
+from bot.runtime.settings import Settings
+from bot.runtime.store import Store
+from bot.runtime.text import row_as_sentence, units
 from ingest.chunk import Chunk, chunk_text
 from ingest.clean import CleaningRules, clean_text, load_rules
 from ingest.load import LoadResult, Problem, RawDocument, load_paths

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.service import KnowledgeBot
-from bot.settings import BUNDLED_CORPUS, Settings
+from bot.answer import KnowledgeBot
+from bot.runtime.settings import BUNDLED_CORPUS, Settings
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from bot.settings import PACKAGE_ROOT, config_table
+from bot.runtime.settings import PACKAGE_ROOT, config_table
 
 README = (PACKAGE_ROOT / "README.md").read_text(encoding="utf-8")
 
@@ -12,7 +12,7 @@ README = (PACKAGE_ROOT / "README.md").read_text(encoding="utf-8")
 def test_configuration_table_matches_the_settings_object() -> None:
     table = README.split("<!-- config:start -->\n", 1)[1].split("\n<!-- config:end -->", 1)[0]
     assert table == config_table(), (
-        "regenerate with: python -c 'from bot.settings import config_table; print(config_table())'"
+        "regenerate with: python -c 'from bot.runtime.settings import config_table; print(config_table())'"
     )
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import typer
 
-from bot.schema import Answer, Citation
-from bot.settings import Settings
+from bot.runtime.schema import Answer, Citation
+from bot.runtime.settings import Settings
 from evals.dataset import Case, check_cases, load_cases
 from evals.metrics import summarize
 from evals.runner import (

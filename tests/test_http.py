@@ -14,10 +14,10 @@ import openai
 import pytest
 from pydantic import SecretStr
 
-from bot.http import create_app
-from bot.schema import Answer
-from bot.service import KnowledgeBot
-from bot.settings import Settings
+from bot.answer import KnowledgeBot
+from bot.doors.http import create_app
+from bot.runtime.schema import Answer
+from bot.runtime.settings import Settings
 from tests.conftest import make_settings
 from tests.live_server import running
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.schema import Answer, Citation, Classification
+from bot.runtime.schema import Answer, Citation, Classification
 from evals.dataset import Case
 from evals.metrics import (
     abstention_precision_recall,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.service import KnowledgeBot
+from bot.answer import KnowledgeBot
 from tests.conftest import make_settings
 
 
@@ -56,7 +56,7 @@ def no_network(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[object]:
     monkeypatch.setattr(socket, "getaddrinfo", guarded_getaddrinfo)
     # An empty tiktoken cache: the BPE files must come from the installed package, not a download.
     monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path / "tiktoken-cache"))
-    from bot.tokens import get_encoding
+    from bot.runtime.tokens import get_encoding
 
     get_encoding.cache_clear()
     return attempts

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.service import KnowledgeBot
-from bot.settings import Settings
+from bot.answer import KnowledgeBot
+from bot.runtime.settings import Settings
 from tests.conftest import make_settings
 from tests.live_server import free_port
 
@@ -55,8 +55,8 @@ def test_ingest_and_answer_through_a_chroma_server(chroma_server: str, tmp_path:
     answer = bot.answer("Who owns digital transformation?")
     assert not answer.abstained and answer.citations
     # A second, independent client sees the same index and re-ingest embeds nothing.
-    from bot.embeddings import make_embeddings
-    from bot.store import open_store
+    from bot.runtime.embeddings import make_embeddings
+    from bot.runtime.store import open_store
     from ingest.index import ingest
 
     second = make_settings(tmp_path / "other", chroma_url=chroma_server)

@@ -21,12 +21,10 @@ from pydantic import SecretStr
 from slack_bolt import App
 from slack_sdk.socket_mode.request import SocketModeRequest
 
-from bot.feedback import FeedbackStore, export_feedback
-from bot.http import create_app
-from bot.schema import Answer, Citation, Classification, Turn
-from bot.service import KnowledgeBot
-from bot.settings import Settings
-from bot.slack import (
+from bot.answer import KnowledgeBot
+from bot.doors.feedback import FeedbackStore, export_feedback
+from bot.doors.http import create_app
+from bot.doors.slack_app import (
     SLACK_EVENTS_PATH,
     SlackConfigError,
     build_slack_app,
@@ -34,7 +32,9 @@ from bot.slack import (
     run_socket_mode,
     socket_mode_handler,
 )
-from bot.slack_blocks import APOLOGY, MAX_BLOCKS, SECTION_LIMIT, THINKING, render_answer
+from bot.doors.slack_blocks import APOLOGY, MAX_BLOCKS, SECTION_LIMIT, THINKING, render_answer
+from bot.runtime.schema import Answer, Citation, Classification, Turn
+from bot.runtime.settings import Settings
 from tests.fakes.openai_server import Error, FakeOpenAI
 from tests.fakes.slack_api import BOT_ID, BOT_USER_ID, FakeSlack, signed_headers
 from tests.live_server import running

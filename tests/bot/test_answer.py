@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from bot.schema import Turn
-from bot.service import KnowledgeBot, QuestionError
-from bot.settings import PACKAGE_ROOT
+from bot.answer import KnowledgeBot, QuestionError
+from bot.runtime.schema import Turn
+from bot.runtime.settings import PACKAGE_ROOT
 
 
 def _chunk_texts(kb: KnowledgeBot) -> dict[str, str]:

@@ -8,13 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.schema import Answer
+from bot.runtime.schema import Answer
 
 
 def _kb(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "KB_DATA_DIR": str(data_dir), "COLUMNS": "120"}
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
+        [sys.executable, "-m", "bot.doors.cli", *args],
         env=env,
         capture_output=True,
         text=True,

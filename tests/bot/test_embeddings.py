@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from pydantic import SecretStr
 
-from bot.embeddings import EmbeddingModelError, OnnxMiniLM
-from bot.service import KnowledgeBot
-from bot.store import IndexMismatchError
+from bot.answer import KnowledgeBot
+from bot.runtime.embeddings import EmbeddingModelError, OnnxMiniLM
+from bot.runtime.store import IndexMismatchError
 from tests.conftest import make_settings
 from tests.fakes.openai_server import FakeOpenAI
 

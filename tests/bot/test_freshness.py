@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from bot.embeddings import make_embeddings
-from bot.retrieve import VERSION_CHECK_SECONDS
-from bot.service import KnowledgeBot
-from bot.store import open_store
+from bot.answer import KnowledgeBot
+from bot.answer.retrieve import VERSION_CHECK_SECONDS
+from bot.runtime.embeddings import make_embeddings
+from bot.runtime.store import open_store
 from ingest.index import ingest
 from tests.conftest import make_settings
 

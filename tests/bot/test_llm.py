@@ -7,10 +7,10 @@ from collections.abc import Iterator
 import pytest
 from pydantic import SecretStr
 
-from bot.schema import Answer, Turn
-from bot.service import KnowledgeBot
-from bot.settings import Settings
-from bot.tokens import encoding_for_model
+from bot.answer import KnowledgeBot
+from bot.runtime.schema import Answer, Turn
+from bot.runtime.settings import Settings
+from bot.runtime.tokens import encoding_for_model
 from tests.fakes.openai_server import Error, FakeOpenAI, Hang, Malformed, Reply
 
 

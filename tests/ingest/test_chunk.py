@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from bot.settings import BUNDLED_CORPUS
-from bot.tokens import count_tokens
+from bot.runtime.settings import BUNDLED_CORPUS
+from bot.runtime.tokens import count_tokens
 from ingest.chunk import chunk_text
 from ingest.clean import clean_text, load_rules
 

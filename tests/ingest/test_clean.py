@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from bot.runtime.text import split_sentences
 from ingest.clean import (
     EMPTY_RULES,
     CleaningRules,
     clean_text,
     load_rules,
     similarity,
-    split_sentences,
 )
 
 CORPUS = Path(__file__).resolve().parents[2] / "corpus"

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.embeddings import make_embeddings
-from bot.settings import BUNDLED_CORPUS, Settings
-from bot.store import IndexMismatchError, open_store
+from bot.runtime.embeddings import make_embeddings
+from bot.runtime.settings import BUNDLED_CORPUS, Settings
+from bot.runtime.store import IndexMismatchError, open_store
 from ingest.index import IngestError, ingest, ingest_lock
 from tests.conftest import make_settings
 
@@ -147,7 +147,7 @@ def test_cli_ingest_reports_and_fails_on_missing_path(tmp_path: Path) -> None:
         "COLUMNS": "200",
     }
     ok = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "ingest"],
+        [sys.executable, "-m", "bot.doors.cli", "ingest"],
         env=env,
         capture_output=True,
         text=True,
@@ -156,7 +156,7 @@ def test_cli_ingest_reports_and_fails_on_missing_path(tmp_path: Path) -> None:
     assert ok.returncode == 0, ok.stderr
     assert "added" in ok.stdout and "5" in ok.stdout
     again = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "ingest", str(tmp_path / "missing.txt")],
+        [sys.executable, "-m", "bot.doors.cli", "ingest", str(tmp_path / "missing.txt")],
         env=env,
         capture_output=True,
         text=True,
@@ -165,7 +165,7 @@ def test_cli_ingest_reports_and_fails_on_missing_path(tmp_path: Path) -> None:
     assert again.returncode == 1
     assert "no such file or directory" in again.stderr and "missing.txt" in again.stderr
     status = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "status", "--json"],
+        [sys.executable, "-m", "bot.doors.cli", "status", "--json"],
         env=env,
         capture_output=True,
         text=True,

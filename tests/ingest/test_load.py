@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.settings import BUNDLED_CORPUS
+from bot.runtime.settings import BUNDLED_CORPUS
 from ingest.load import html_to_text, load_paths
 
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bot.retrieve import SECTION_SEP, ChunkRecord, KnowledgeIndex, UnitRecord
+from bot.answer.retrieve import ChunkRecord, KnowledgeIndex, UnitRecord
+from bot.runtime.text import SECTION_SEP
 
 Side = str  # "it" | "digital"
 

@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from bot.settings import Settings
+from bot.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 
 ONNX_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
-TOKENIZER_DIR = Path(__file__).parent / "models" / "all-MiniLM-L6-v2"
+TOKENIZER_DIR = Path(__file__).resolve().parents[1] / "models" / "all-MiniLM-L6-v2"
 MAX_SEQ_TOKENS = 256  # all-MiniLM-L6-v2 was trained with 256-token inputs
 BATCH_SIZE = 32
 TOKEN_BUDGET = 2048  # padded tokens per ONNX run

@@ -3,12 +3,9 @@ the body-size limit, and running the blocking pipeline off the event loop."""
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import re
-import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Annotated, Any, TypeVar
 
@@ -18,17 +15,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
-from bot.service import KnowledgeBot, QuestionError
-from bot.settings import Settings
-from bot.store import IndexMismatchError, StoreUnavailableError
+from bot.answer import KnowledgeBot, QuestionError
+from bot.runtime.store import IndexMismatchError, StoreUnavailableError
 
 log = logging.getLogger("kb.http")
 T = TypeVar("T")
 
 REQUEST_ID_HEADER = "X-Request-ID"
-_SANE_REQUEST_ID = re.compile(r"[\w.:/+=-]{1,128}", re.ASCII)
+SANE_REQUEST_ID = re.compile(r"[\w.:/+=-]{1,128}", re.ASCII)
 _QUESTION_STATUS = {"empty_question": 422, "question_too_long": 413, "invalid_question": 422}
 _HTTP_CODES = {
     400: "bad_request",
@@ -52,6 +48,12 @@ def scrub(text: str) -> str:
 
 
 CleanText = Annotated[str, AfterValidator(scrub)]
+
+
+def printable(text: str, limit: int = 200) -> str:
+    """Text safe for one log line (no control characters, bounded)."""
+    text = text[:limit]
+    return text if text.isascii() and text.isprintable() else json.dumps(text)[1:-1]
 
 
 # ---------------------------------------------------------------------------------- errors
@@ -139,7 +141,7 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     if exc.status_code == 400:  # raised by FastAPI only when the body cannot be decoded
         code, message = "invalid_json", "the request body is not valid JSON in UTF-8"
     elif exc.status_code == 404:
-        message = f"no such endpoint: {request.method} {_printable(request.url.path)}"
+        message = f"no such endpoint: {request.method} {printable(request.url.path)}"
     return error_response(
         exc.status_code, code, message, request_id_of(request), headers=exc.headers
     )
@@ -165,159 +167,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _on_api_error)
     app.add_exception_handler(StoreUnavailableError, _on_store_error)
     app.add_exception_handler(IndexMismatchError, _on_store_error)
-
-
-# ---------------------------------------------------------------------------------- middleware
-def _printable(text: str, limit: int = 200) -> str:
-    """Text safe for one log line (no control characters, bounded)."""
-    text = text[:limit]
-    return text if text.isascii() and text.isprintable() else json.dumps(text)[1:-1]
-
-
-class KbMiddleware:
-    """Request id, access log, bearer auth and the body-size limit, as one pure ASGI layer.
-
-    Also the last-resort handler: an unexpected exception becomes a 500 in the error shape
-    carrying the request id (the traceback goes to the log, never to the client).
-    """
-
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
-        self.app = app
-        self.max_body = settings.max_body_bytes
-        key = settings.api_key.get_secret_value() if settings.api_key else ""
-        self._key = key.encode("utf-8") if key else None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        rid = self._request_id(scope)
-        scope.setdefault("state", {})["request_id"] = rid
-        status = 0
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                headers = [
-                    (k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"
-                ]
-                headers.append((b"x-request-id", rid.encode("ascii")))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        try:
-            refusal = self._refuse(scope)
-            if refusal is None:
-                receive, refusal = await self._buffer_body(scope, receive)
-            if refusal is not None:
-                await refusal(scope, receive, send_with_id)
-            else:
-                await self.app(scope, receive, send_with_id)
-        except Exception:
-            log.exception(
-                "unhandled error in %s %s rid=%s", scope["method"], _printable(scope["path"]), rid
-            )
-            if status:
-                raise  # the response has started: all we can do is let the server drop it
-            await error_response(
-                500, "internal_error", f"internal error; quote request id {rid}", rid
-            )(scope, receive, send_with_id)
-        finally:
-            latency = (time.perf_counter() - started) * 1000
-            log.info(
-                "%s %s %d %.1fms rid=%s",
-                scope["method"],
-                _printable(scope["path"]),
-                status,
-                latency,
-                rid,
-                extra={
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "status": status,
-                    "latency_ms": round(latency, 1),
-                    "request_id": rid,
-                },
-            )
-
-    @staticmethod
-    def _request_id(scope: Scope) -> str:
-        for name, value in scope.get("headers", []):
-            if name == b"x-request-id":
-                candidate = value.decode("latin-1").strip()
-                if _SANE_REQUEST_ID.fullmatch(candidate):
-                    return candidate
-                break
-        return uuid.uuid4().hex
-
-    def _refuse(self, scope: Scope) -> JSONResponse | None:
-        """A 401 or 413 decided from the headers alone, or None to go on."""
-        rid = scope["state"]["request_id"]
-        headers = dict(scope.get("headers", []))
-        if self._key is not None and scope["path"] not in _public_paths(scope):
-            scheme, _, token = headers.get(b"authorization", b"").partition(b" ")
-            # compare_digest on bytes: constant time, and no str/ASCII pitfalls
-            if scheme.lower() != b"bearer" or not hmac.compare_digest(token.strip(), self._key):
-                return error_response(
-                    401,
-                    "unauthorized",
-                    "missing or wrong API key: send `Authorization: Bearer <KB_API_KEY>`",
-                    rid,
-                    headers={"WWW-Authenticate": "Bearer"},
-                )
-        length = headers.get(b"content-length")
-        if length is not None:
-            try:
-                declared = int(length)
-            except ValueError:
-                return error_response(400, "bad_request", "invalid Content-Length header", rid)
-            if declared > self.max_body:
-                return self._too_large(rid)
-        return None
-
-    def _too_large(self, rid: str) -> JSONResponse:
-        return error_response(
-            413,
-            "body_too_large",
-            f"the request body is larger than {self.max_body:,} bytes (KB_MAX_BODY_BYTES)",
-            rid,
-            headers={"Connection": "close"},
-        )
-
-    async def _buffer_body(
-        self, scope: Scope, receive: Receive
-    ) -> tuple[Receive, JSONResponse | None]:
-        """Read the whole body (counting bytes, for chunked uploads too) before any parsing."""
-        if scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
-            return receive, None
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                break  # disconnect: let the app see it
-            body = message.get("body", b"")
-            size += len(body)
-            if size > self.max_body:
-                return receive, self._too_large(scope["state"]["request_id"])
-            chunks.append(body)
-            if not message.get("more_body", False):
-                break
-        replay: list[Message] = [
-            {"type": "http.request", "body": b"".join(chunks), "more_body": False}
-        ]
-
-        async def replaying_receive() -> Message:
-            return replay.pop() if replay else await receive()
-
-        return replaying_receive, None
-
-
-def _public_paths(scope: Scope) -> set[str]:
-    app = scope.get("app")
-    return getattr(getattr(app, "state", None), "public_paths", set())
 
 
 # ---------------------------------------------------------------------------------- threads

@@ -17,8 +17,8 @@ from chromadb.api.types import Documents, EmbeddingFunction
 from chromadb.api.types import Embeddings as ChromaEmbeddings
 from langchain_core.embeddings import Embeddings
 
-from bot.embeddings import embed_array, model_name
-from bot.settings import Settings
+from bot.runtime.embeddings import embed_array, model_name
+from bot.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""The local, extractive answer backend: no LLM, every sentence quoted from the corpus.
+"""Stage 3a, compose locally: the extractive backend, no LLM, every sentence quoted from the
+corpus.
 
 Candidate units (sentences and table rows) of the retrieved chunks are scored by semantic
 similarity to the question plus lexical overlap, then picked with maximal marginal relevance
@@ -9,14 +10,16 @@ the unit itself, an exact substring of the chunk.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from bot.lexical import terms
-from bot.retrieve import Hit, KnowledgeIndex, UnitRecord
-from bot.schema import Citation
-from bot.sentences import row_as_sentence
+from bot.answer.retrieve import Hit, KnowledgeIndex, UnitRecord
+from bot.answer.route import Route
+from bot.runtime.lexical import terms
+from bot.runtime.schema import Answer, Citation
+from bot.runtime.text import row_as_sentence
 
 MAX_UNITS = 4
 MMR_LAMBDA = 0.75
@@ -148,3 +151,116 @@ def compose(picked: list[Scored], index: KnowledgeIndex, book: CitationBook) -> 
     """Sentences in reading order per source, each followed by its [n]."""
     ordered = sorted(picked, key=lambda s: (book.cite(s), s.unit.position))
     return " ".join(f"{sentence_for(s, index)} [{book.cite(s)}]" for s in ordered)
+
+
+NOT_IN_KB = "The knowledge base does not cover this"
+Search = Callable[[str, np.ndarray, int], list[Hit]]
+Embed = Callable[[list[str]], np.ndarray]
+
+
+def first_sentence(hit: Hit, index: KnowledgeIndex) -> str:
+    """The first quotable sentence of a hit's chunk (its text's start if it has none)."""
+    found = [u for u in index.units_of(hit.chunk.id) if u.kind != "heading"]
+    return found[0].text if found else hit.chunk.text[:200]
+
+
+def abstain(
+    hits: list[Hit],
+    backend: str,
+    index: KnowledgeIndex,
+    fallback_titles: list[str],
+    degraded: bool = False,
+) -> Answer:
+    """The plain "not covered" answer, listing the nearest topics and material."""
+    topics = list(dict.fromkeys(h.chunk.title for h in hits))[:3] or fallback_titles[:3]
+    citations = [
+        Citation(
+            n=i + 1,
+            source=h.chunk.source,
+            title=h.chunk.title,
+            quote=first_sentence(h, index),
+            score=round(h.dense, 4),
+            section=h.chunk.section,
+        )
+        for i, h in enumerate(hits[:3])
+    ]
+    listed = "; ".join(topics)
+    text = f"{NOT_IN_KB}. It covers topics such as: {listed}" + (
+        "" if listed[-1:] in ".?!" else "."
+    )
+    return Answer(
+        answer=text, citations=citations, abstained=True, backend=backend, degraded=degraded
+    )  # type: ignore[arg-type]
+
+
+def _compare(
+    question: str,
+    qvec: np.ndarray,
+    hits: list[Hit],
+    sides: list[str],
+    index: KnowledgeIndex,
+    search: Search,
+    embed: Embed,
+    top_k: int,
+    floor: float,
+) -> Answer | None:
+    """Both sides of a comparison, each from sentences about that side."""
+    book = CitationBook()
+    parts = []
+    used: set[str] = set()
+    # A comparison-table row that matches the question answers both sides at once
+    # ("Scope — IT Transformation: Internal systems…; Digital Transformation: …").
+    overall = score_units(question, qvec, hits, index)
+    row = next((s for s in overall[:3] if s.unit.kind == "row"), None)
+    if row is not None:
+        parts.append(compose([row], index, book))
+        used.add(row.unit.text)
+    side_vectors = embed([f"{side}: {question}" for side in sides])
+    for side, svec in zip(sides, side_vectors, strict=True):
+        side_hits = search(side, svec, top_k)
+        ranked = [
+            s
+            for s in score_units(side, svec, side_hits, index)
+            if s.unit.text not in used and s.unit.kind != "row"  # rows speak for both sides
+        ]
+        # Prefer sentences that have this side as their subject ("IT transformation is…").
+        side_terms = set(terms(side))
+        about_side = [
+            s
+            for s in ranked
+            if side_terms and side_terms <= set(terms(" ".join(s.unit.text.split()[:6])))
+        ]
+        chosen = pick(about_side or ranked, index, 2, floor)
+        used.update(s.unit.text for s in chosen)
+        if chosen:
+            parts.append(f"*{side[:1].upper()}{side[1:]}:* {compose(chosen, index, book)}")
+    if not parts:
+        return None
+    return Answer(answer="\n".join(parts), citations=book.citations, backend="local")
+
+
+def answer_locally(
+    question: str,
+    qvec: np.ndarray,
+    hits: list[Hit],
+    decision: Route,
+    index: KnowledgeIndex,
+    *,
+    search: Search,
+    embed: Embed,
+    top_k: int,
+    floor: float,
+    fallback_titles: list[str],
+) -> Answer:
+    """The extractive answer: quoted sentences (or both sides of a comparison), or abstain."""
+    if decision.kind == "compare" and decision.sides:
+        compared = _compare(
+            question, qvec, hits, decision.sides, index, search, embed, top_k, floor
+        )
+        if compared is not None:
+            return compared
+    book = CitationBook()
+    chosen = pick(score_units(question, qvec, hits, index), index, MAX_UNITS, floor)
+    if not chosen:
+        return abstain(hits, "local", index, fallback_titles)
+    return Answer(answer=compose(chosen, index, book), citations=book.citations, backend="local")

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bot.settings import Settings
+from bot.runtime.settings import Settings
 
 app = typer.Typer(
     help="kb: answers questions from the knowledge base (offline by default).",
@@ -50,8 +50,8 @@ def run_ingest(
     """Ingest with a progress bar; returns the IngestReport."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from bot.embeddings import make_embeddings
-    from bot.store import open_store
+    from bot.runtime.embeddings import make_embeddings
+    from bot.runtime.store import open_store
     from ingest.index import ingest
 
     store = open_store(settings, make_embeddings(settings))
@@ -80,7 +80,7 @@ def ingest_command(
     rebuild: Annotated[bool, typer.Option(help="Drop the index and start over.")] = False,
 ) -> None:
     """Load, clean, chunk and embed documents into Chroma (incrementally)."""
-    from bot.store import IndexMismatchError, StoreUnavailableError
+    from bot.runtime.store import IndexMismatchError, StoreUnavailableError
     from ingest.index import IngestError
 
     settings = _settings()
@@ -116,8 +116,8 @@ def ingest_command(
 
 def index_status(settings: Settings) -> dict[str, Any]:
     """Where the index lives and what it holds."""
-    from bot.embeddings import make_embeddings
-    from bot.store import open_store
+    from bot.runtime.embeddings import make_embeddings
+    from bot.runtime.store import open_store
 
     store = open_store(settings, make_embeddings(settings))
     coll = store.collection()
@@ -145,7 +145,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show the data directory or server, collection, embedding model, documents and chunks."""
-    from bot.store import IndexMismatchError, StoreUnavailableError
+    from bot.runtime.store import IndexMismatchError, StoreUnavailableError
 
     try:
         info = index_status(_settings())
@@ -169,7 +169,7 @@ def status(
 
 def _load_bot(settings: Settings, quiet: bool) -> Any:
     """A loaded bot; ingests the bundled corpus first when the index is empty."""
-    from bot.service import KnowledgeBot
+    from bot.answer import KnowledgeBot
 
     bot = KnowledgeBot(settings)
     coll = bot.store.collection()
@@ -209,8 +209,8 @@ def print_answer(result: Any) -> None:
 
 
 def _answer_or_fail(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    from bot.service import QuestionError
-    from bot.store import IndexMismatchError, StoreUnavailableError
+    from bot.answer import QuestionError
+    from bot.runtime.store import IndexMismatchError, StoreUnavailableError
 
     try:
         return fn(*args, **kwargs)
@@ -244,7 +244,7 @@ def _respond(method: str, text: str, as_json: bool, llm: str | None) -> None:
     """Run `bot.answer` or `bot.classify` and print the result (JSON or rich)."""
     if llm not in (None, "local", "openai"):
         raise _fail("--llm must be 'local' or 'openai'", code=2)
-    from bot.service import KnowledgeBot
+    from bot.answer import KnowledgeBot
 
     settings = _settings()
     _answer_or_fail(KnowledgeBot(settings).validate, text)  # bad input fails before any loading
@@ -262,7 +262,7 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
 ) -> None:
     """Serve the HTTP API, the OpenAI-compatible endpoint and (with Slack tokens) Slack events."""
-    from bot.http import serve as run
+    from bot.doors.http import serve as run
 
     run(_settings(), host, port)
 
@@ -270,10 +270,10 @@ def serve(
 @app.command("slack")
 def slack_command() -> None:
     """Run the Slack bot over Socket Mode (needs SLACK_BOT_TOKEN and SLACK_APP_TOKEN)."""
-    from bot.service import KnowledgeBot
-    from bot.slack import SlackConfigError, run_socket_mode
+    from bot.answer import KnowledgeBot
+    from bot.doors.slack_app import SlackConfigError, run_socket_mode
 
-    logging.getLogger("bot.slack").setLevel(logging.INFO)
+    logging.getLogger("bot.doors").setLevel(logging.INFO)
     settings = _settings()
     try:
         run_socket_mode(settings, KnowledgeBot(settings))
@@ -289,8 +289,8 @@ def feedback_command(
     ] = False,
 ) -> None:
     """Export the 👍/👎 feedback collected in Slack."""
-    from bot.feedback import export_feedback
-    from bot.settings import PACKAGE_ROOT
+    from bot.doors.feedback import export_feedback
+    from bot.runtime.settings import PACKAGE_ROOT
 
     if fmt not in ("csv", "json"):
         raise _fail("--format must be csv or json", code=2)

@@ -17,22 +17,14 @@ from functools import cached_property
 
 import numpy as np
 
-from bot.lexical import Bm25Index, terms
-from bot.store import Store
+from bot.runtime.lexical import Bm25Index, terms
+from bot.runtime.store import Store
+from bot.runtime.text import contextual_text
 
 log = logging.getLogger(__name__)
 
 RRF_K = 60
 VERSION_CHECK_SECONDS = 2.0
-
-
-SECTION_SEP = " › "
-
-
-def contextual_text(title: str, section: str, text: str) -> str:
-    """A chunk as embedded and indexed: title and section path give it context."""
-    head = f"{title}{SECTION_SEP}{section}" if section else title
-    return f"{head}\n{text}"
 
 
 @dataclass(frozen=True)

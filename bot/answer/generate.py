@@ -14,10 +14,10 @@ from typing import Literal
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
-from bot.retrieve import Hit
-from bot.schema import Turn
-from bot.settings import Settings
-from bot.tokens import encoding_for_model
+from bot.answer.retrieve import Hit
+from bot.runtime.schema import Turn
+from bot.runtime.settings import Settings
+from bot.runtime.tokens import encoding_for_model
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.http_app import (
+from bot.doors.http_support import (
     SSE_HEADERS,
     ApiError,
     CleanText,
@@ -25,7 +25,7 @@ from bot.http_app import (
     run_blocking,
     sse,
 )
-from bot.schema import Answer, Turn
+from bot.runtime.schema import Answer, Turn
 
 log = logging.getLogger("kb.http")
 
@@ -105,7 +105,7 @@ def reply_text(answer: Answer) -> str:
 
 
 def _tokens(text: str) -> int:
-    from bot.tokens import count_tokens
+    from bot.runtime.tokens import count_tokens
 
     try:
         return count_tokens(text)

@@ -1,5 +1,5 @@
 """The kb HTTP API: `/ask`, `/classify`, streaming, health, sources, and (from
-`bot.openai_compat`) an OpenAI-compatible endpoint. A thin adapter over `KnowledgeBot`.
+`bot.doors.openai_compat`) an OpenAI-compatible endpoint. A thin adapter over `KnowledgeBot`.
 
 `create_app(settings)` builds the app; `serve(settings, host, port)` runs it under uvicorn.
 Other front doors mount into the same app: add routes, and add paths that must skip the
@@ -23,11 +23,12 @@ from fastapi.security import HTTPBearer
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from bot import openai_compat
-from bot.http_app import (
+from bot.answer import KnowledgeBot
+from bot.doors import openai_compat
+from bot.doors.http_middleware import KbMiddleware
+from bot.doors.http_support import (
     SSE_HEADERS,
     CleanText,
-    KbMiddleware,
     get_bot,
     install_error_handlers,
     prefetched,
@@ -36,9 +37,8 @@ from bot.http_app import (
     run_blocking,
     sse,
 )
-from bot.schema import Answer, Citation, Label, Turn
-from bot.service import KnowledgeBot
-from bot.settings import Settings
+from bot.runtime.schema import Answer, Citation, Label, Turn
+from bot.runtime.settings import Settings
 
 log = logging.getLogger("kb.http")
 
@@ -295,7 +295,9 @@ def create_app(
     app.include_router(health)
     app.include_router(api)
     app.include_router(openai_compat.router, dependencies=[Depends(_bearer_doc)])
-    from bot.slack import mount_slack  # the Slack door shares this app when tokens are set
+    from bot.doors.slack_app import (
+        mount_slack,  # the Slack door shares this app when tokens are set
+    )
 
     if mount_slack(app, settings, bot):
         log.info("Slack events are served at POST /slack/events")

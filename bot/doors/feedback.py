@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from bot.schema import Answer, Turn
+from bot.runtime.schema import Answer, Turn
 
 log = logging.getLogger(__name__)
 

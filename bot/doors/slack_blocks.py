@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bot.schema import Answer, Citation
+from bot.runtime.schema import Answer, Citation
 
 SECTION_LIMIT = 3000
 MAX_BLOCKS = 50

@@ -1,0 +1,11 @@
+"""The answer pipeline as stages: understand the question → retrieve → compose (local) or
+generate (LLM) → check → `Answer`. `KnowledgeBot` (in `pipeline`) orchestrates them.
+
+May import: `bot.runtime` (and, only to ingest on first use, `ingest`). Never a door.
+Public entry points for the doors: `KnowledgeBot` and `QuestionError`.
+"""
+
+from bot.answer.pipeline import KnowledgeBot
+from bot.answer.understand import QuestionError
+
+__all__ = ["KnowledgeBot", "QuestionError"]

@@ -1,0 +1,16 @@
+"""The tuned numbers of the pipeline, in one place (tuned on the dev split: evals/tune.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class Calibration:
+    """Thresholds tuned on the dev split of the evaluation set (see evals/tune.py)."""
+
+    abstain_below: float = 0.30  # evidence score under which we abstain
+    lexical_weight: float = 0.25  # weight of question-term coverage in the evidence score
+    unit_floor: float = 0.30  # weakest unit score we quote
+    classify_margin: float = 0.0  # added to the IT side's score
+    classify_both_gap: float = 0.04  # how much more IT-like the means must read than the purpose

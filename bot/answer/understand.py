@@ -1,0 +1,120 @@
+"""Stage 1, understand the question: validate and normalise it, turn a follow-up into
+standalone readings, and split long or padded questions into their parts."""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from collections.abc import Callable
+
+from bot.runtime.lexical import terms
+from bot.runtime.schema import Turn
+
+log = logging.getLogger(__name__)
+
+_PRONOUN = re.compile(r"\b(it|its|it's|this|that|they|them|their|these|those)\b", re.IGNORECASE)
+_FOLLOW_UP_LEAD = re.compile(
+    r"^\s*(and|also|so|what about|how about|and what about|ok and)\b", re.IGNORECASE
+)
+_QUESTION_LEAD = re.compile(
+    r"^\s*(?:(?:so|and|ok|hey)[, ]+)?(?:what(?:'s| is| are| does| do| drives| defines| causes| makes)?|"
+    r"who(?:'s| is| owns| runs| leads)?|how (?:is|are|does|do)|"
+    r"why (?:is|are|does|do)|tell me about|explain|define|describe)\s+(?:the\s+|an?\s+)?",
+    re.IGNORECASE,
+)
+MAX_READINGS_FROM_PARTS = 8
+
+
+class QuestionError(ValueError):
+    """A question that cannot be answered as given (empty, too long…)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def clean_question(question: str) -> str:
+    """Normalise user text: Unicode NFKC, no control characters, Slack/HTML markup removed."""
+    text = unicodedata.normalize("NFKC", question.encode("utf-8", "replace").decode("utf-8"))
+    text = re.sub(r"<[@#!][^>]*>", " ", text)  # Slack mentions, channels, specials
+    text = re.sub(r"<(script|style)\b.*?</\1>", " ", text, flags=re.IGNORECASE | re.DOTALL)
+    text = re.sub(r"</?[a-zA-Z][^>]*>", " ", text)  # HTML tags
+    text = "".join(ch if ch.isprintable() or ch in "\n\t" else " " for ch in text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def validate_question(question: object, max_chars: int) -> str:
+    """The cleaned question, or QuestionError saying what is wrong."""
+    if not isinstance(question, str):
+        raise QuestionError("invalid_question", "the question must be a string")
+    if len(question) > max_chars:
+        raise QuestionError(
+            "question_too_long",
+            f"the question is {len(question):,} characters; the limit is "
+            f"{max_chars:,} (KB_MAX_QUESTION_CHARS)",
+        )
+    cleaned = clean_question(question)
+    if not cleaned:
+        raise QuestionError("empty_question", "the question is empty")
+    return cleaned
+
+
+def subject_of(question: str) -> str:
+    """The topic of a question ("What is digital transformation?" → "digital transformation")."""
+    return _QUESTION_LEAD.sub("", question.strip()).strip(" ?.!")
+
+
+def _replace_pronoun(question: str, subject: str) -> str:
+    def swap(match: re.Match[str]) -> str:
+        return f"{subject}'s" if match.group(0).lower() in {"its", "their"} else subject
+
+    return _PRONOUN.sub(swap, question, count=1)
+
+
+def condense_locally(question: str, history: list[Turn]) -> list[str]:
+    """Standalone readings of a follow-up, most likely first ("and who owns it?" →
+    "and who owns digital transformation?")."""
+    previous = next((t.content for t in reversed(history) if t.role == "user"), "")
+    subject = subject_of(clean_question(previous)) if previous else ""
+    if not subject:
+        return [question]
+    readings = []
+    if _PRONOUN.search(question):
+        readings.append(_replace_pronoun(question, subject))
+    readings.append(f"{question.rstrip(' ?')} ({subject})?")
+    if not (
+        _PRONOUN.search(question) or _FOLLOW_UP_LEAD.match(question) or len(terms(question)) <= 3
+    ):
+        readings.append(question)  # may well stand on its own
+    return readings
+
+
+def question_parts(question: str) -> list[str]:
+    """The sentences of a long or multi-part question (padding and injected instructions
+    then cannot drown the real question)."""
+    parts = [p.strip() for p in re.split(r"(?<=[.?!:;])\s+|\n+", question) if len(p.split()) >= 3]
+    if len(parts) <= 1:
+        return []
+    # Questions first, then the end (where a padded question usually sits), then the start.
+    ordered = [p for p in parts if p.endswith("?")] + parts[::-1][:3] + parts[:3]
+    return list(dict.fromkeys(ordered))[:MAX_READINGS_FROM_PARTS]
+
+
+def standalone_readings(
+    question: str,
+    history: list[Turn] | None,
+    condense: Callable[[str, list[Turn]], str] | None = None,
+) -> list[str]:
+    """Query readings to try, the primary (used for routing) first. `condense` (the LLM's
+    rewrite of a follow-up) is tried first when given; the local readings follow it."""
+    readings = [question]
+    if history:
+        readings = condense_locally(question, history)
+        if condense is not None:
+            try:
+                readings = [str(condense(question, history)), *readings]
+            except Exception as exc:
+                log.warning("condense via LLM failed, condensing locally: %s", exc)
+    readings += question_parts(readings[0])
+    return list(dict.fromkeys(readings))

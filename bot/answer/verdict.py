@@ -1,0 +1,70 @@
+"""Stage 3c, the classification as an `Answer`: label, confidence and a rationale quoting the
+corpus (locally from the classifier's prototypes, or from the LLM's structured reply)."""
+
+from __future__ import annotations
+
+from bot.answer.classify import InitiativeClassifier, Verdict
+from bot.answer.retrieve import KnowledgeIndex
+from bot.runtime.schema import Answer, Citation, Classification
+
+LABEL_NAMES = {
+    "it": "an IT initiative",
+    "digital": "a digital initiative",
+    "both": "both an IT and a digital initiative",
+}
+
+
+def classification_answer(
+    initiative: str,
+    label: str,
+    confidence: float,
+    rationale: str,
+    citations: list[Citation],
+    backend: str,
+) -> Answer:
+    """The Answer for a classification: one sentence with the label, then the rationale."""
+    classification = Classification(
+        label=label, confidence=round(confidence, 3), rationale=rationale
+    )  # type: ignore[arg-type]
+    text = f"“{initiative}” is {LABEL_NAMES[label]} (confidence {confidence:.0%}). {rationale}"
+    return Answer(answer=text, citations=citations, classification=classification, backend=backend)  # type: ignore[arg-type]
+
+
+def local_verdict_answer(
+    initiative: str, verdict: Verdict, classifier: InitiativeClassifier, index: KnowledgeIndex
+) -> Answer:
+    """The local classifier's verdict with the prototypes that support it as citations."""
+    protos = classifier.protos
+    book: list[Citation] = []
+    numbers: dict[str, int] = {}
+    quotes = []
+    for i in verdict.evidence[:2]:
+        chunk = index.by_id[protos.chunk_ids[i]]
+        if chunk.id not in numbers:
+            numbers[chunk.id] = len(book) + 1
+            book.append(
+                Citation(
+                    n=numbers[chunk.id],
+                    source=chunk.source,
+                    title=chunk.title,
+                    quote=protos.quotes[i],
+                    score=round(float(max(verdict.scores.values())), 4),
+                    section=chunk.section,
+                )
+            )
+        quotes.append((protos.sides[i], protos.quotes[i], numbers[chunk.id]))
+    label = verdict.label
+    if label == "both":
+        (_, q1, n1), (_, q2, n2) = quotes[0], quotes[-1]
+        rationale = (
+            f"It modernises IT (“{verdict.means}”), which the corpus describes as IT work: “{q1}” [{n1}]; "
+            f"in order to enable a customer-facing change (“{verdict.purpose}”), which it describes as digital: “{q2}” [{n2}]."
+        )
+    else:
+        side_name = (
+            "IT strategy/transformation" if label == "it" else "digital strategy/transformation"
+        )
+        rationale = f"Closest to how the knowledge base describes {side_name}: " + " ".join(
+            f"“{q}” [{n}]" for _, q, n in quotes
+        )
+    return classification_answer(initiative, label, verdict.confidence, rationale, book, "local")
