@@ -110,6 +110,12 @@ class Settings(BaseSettings):
     slack_api_url: str = Field(
         "https://slack.com/api/", description="Slack Web API base URL (tests, proxies)."
     )
+    database_url: str | None = Field(
+        None,
+        description="State database shared by replicas (Slack retry de-duplication, feedback, "
+        "document registry): a SQLAlchemy URL such as `postgresql+psycopg://user:pw@host/kb`; "
+        "default SQLite `<data_dir>/kb.sqlite3`.",
+    )
     feedback_db: Path | None = Field(
         None, description="SQLite file for 👍/👎 feedback; default `<data_dir>/feedback.sqlite3`."
     )
@@ -136,6 +142,11 @@ class Settings(BaseSettings):
     def chroma_dir(self) -> Path:
         """Where the embedded Chroma index lives."""
         return self.data_dir / "chroma"
+
+    @property
+    def database(self) -> str:
+        """The state database URL (SQLite in the data dir unless `KB_DATABASE_URL` is set)."""
+        return self.database_url or f"sqlite:///{(self.data_dir / 'kb.sqlite3').resolve()}"
 
     @property
     def feedback_path(self) -> Path:

@@ -1,0 +1,49 @@
+"""The state-database port: one SQLAlchemy engine per URL, shared by everything that replicas
+must agree on (Slack retry de-duplication, feedback votes, the document registry, the lexical
+index). SQLite in the data dir by default; PostgreSQL (`postgresql+psycopg://…`) when several
+replicas run. Each owner module defines its tables on its own `MetaData` and creates them with
+`ensure_tables`.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from sqlalchemy import Engine, MetaData, create_engine, event
+
+from bot.runtime.settings import Settings
+
+_engines: dict[str, Engine] = {}
+_lock = threading.Lock()
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    # WAL lets readers (running servers) proceed while an ingest writes; the busy timeout makes
+    # a second writer wait instead of failing with "database is locked".
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def engine_for(settings: Settings) -> Engine:
+    """The engine for the configured state database (created once per URL per process)."""
+    url = settings.database
+    with _lock:
+        engine = _engines.get(url)
+        if engine is None:
+            if url.startswith("sqlite:///"):
+                Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+                engine = create_engine(url, connect_args={"timeout": 10})
+                event.listen(engine, "connect", _sqlite_pragmas)
+            else:
+                engine = create_engine(url, pool_pre_ping=True)
+            _engines[url] = engine
+    return engine
+
+
+def ensure_tables(engine: Engine, metadata: MetaData) -> None:
+    """Create the tables of `metadata` that do not exist yet (idempotent, safe across processes)."""
+    metadata.create_all(engine, checkfirst=True)
