@@ -52,7 +52,6 @@ GATED = (
     "adversarial_pass_rate",
 )
 SUGGEST_MARGIN = 0.05  # floors sit this far below the measured value
-DEFAULT_P95_MAX_MS = 250.0  # generous: CI machines are noisy
 WARM_UP = ("What is IT strategy?", "Is migrating email to the cloud an IT or a digital initiative?")
 
 # name → (label in tables, unit, higher is better)
@@ -357,44 +356,49 @@ def load_thresholds(path: Path = THRESHOLDS_PATH) -> dict[str, Any]:
 
 
 def thresholds_for(thresholds: Mapping[str, Any], split: str) -> dict[str, Any]:
-    """The table for `split`; `all` takes the looser of dev and test for every metric."""
+    """The floors for `split`; `all` takes the looser of dev and test for every metric.
+
+    Tables under `[<split>.max]` (old latency ceilings) are dropped: timings never gate.
+    """
     if split != "all":
-        return dict(thresholds.get(split, {}))
+        return {k: v for k, v in thresholds.get(split, {}).items() if k != "max"}
     dev, test = thresholds.get("dev", {}), thresholds.get("test", {})
     merged: dict[str, Any] = {}
     for name in {*dev, *test} - {"max"}:
         values = [t[name] for t in (dev, test) if name in t]
         merged[name] = min(values)
-    maxima = [t.get("max", {}) for t in (dev, test)]
-    merged["max"] = {
-        name: max(m[name] for m in maxima if name in m) for name in {*maxima[0], *maxima[1]}
-    }
     return merged
 
 
 def gate(report: EvalReport, thresholds: Mapping[str, Any]) -> list[str]:
-    """Failures of kb's metrics against the floors (and `max` ceilings) for the report's split."""
+    """Failures of kb's quality metrics against the floors for the report's split.
+
+    Only quality gates: a timing measured on a shared, loaded CI machine varies 2x run to run,
+    so latency is printed in the report (and measured by the benchmarks), never gated.
+    """
     table = thresholds_for(thresholds, report.split)
     metrics = report.kb.metrics
     failures: list[str] = []
     if report.kb.errors:
         failures.append(f"{report.kb.errors} case(s) raised an error")
-    limits = [(name, value, "min") for name, value in table.items() if name != "max"]
-    limits += [(name, value, "max") for name, value in table.get("max", {}).items()]
-    for name, limit, kind in limits:
+    for split_table in (thresholds.get(s, {}) for s in ("dev", "test")):
+        if split_table.get("max"):
+            log.warning("ignoring [<split>.max] in thresholds: timings never gate")
+    for name, limit in table.items():
         if name in JUDGED:
             log.warning("%s is LLM-judged and never gates; ignoring its threshold", name)
             continue
         if name not in METRICS:
             failures.append(f"{name}: unknown metric in thresholds")
             continue
+        if METRICS[name][1] == "ms":
+            log.warning("%s is a timing and never gates; ignoring its threshold", name)
+            continue
         value = metrics.get(name)
         if value is None:
-            failures.append(f"{name}: n/a (no case measured it), {kind}imum {limit}")
-        elif kind == "min" and value < limit:
+            failures.append(f"{name}: n/a (no case measured it), minimum {limit}")
+        elif value < limit:
             failures.append(f"{name} = {value:.3f} is below the {report.split} minimum {limit}")
-        elif kind == "max" and value > limit:
-            failures.append(f"{name} = {value:.1f} is above the {report.split} maximum {limit}")
     return failures
 
 
@@ -416,10 +420,8 @@ def fmt(name: str, value: float | None, signed: bool = False) -> str:
 
 
 def _limit_text(name: str, limits: Mapping[str, Any]) -> str:
-    if name in limits and name != "max":
+    if name in limits and METRICS.get(name, ("", "", True))[1] != "ms":
         return f"≥ {limits[name]}"
-    if name in limits.get("max", {}):
-        return f"≤ {limits['max'][name]}"
     return ""
 
 
@@ -550,12 +552,13 @@ def suggest_thresholds(
 ) -> str:
     """A thresholds.toml body with floors `margin` below kb's values measured on dev and test."""
     lines = [
-        "# Gate of `kb eval` (evals/runner.py): minimum per metric for kb on each split, and",
-        "# maxima under [<split>.max]. These are FLOORS TO CATCH REGRESSIONS, not targets: each",
+        "# Gate of `kb eval` (evals/runner.py): minimum per quality metric for kb on each split.",
+        "# These are FLOORS TO CATCH REGRESSIONS, not targets: each quality metric's floor",
         f"# sits {margin:.2f} below kb's value measured on that split with the local backend.",
         "# After re-tuning, re-measure with `python -m evals.runner --suggest-thresholds` and",
         "# raise floors on purpose only. LLM-judged metrics are never gated. `--split all` uses",
-        "# the looser of the two tables. Latency maxima are generous: CI machines are noisy.",
+        "# the looser of the two tables. Timings never gate (a loaded CI machine varies 2x):",
+        "# latency is printed in the report and measured by the benchmarks.",
         f"# Measured {datetime.now().astimezone().isoformat(timespec='minutes')}.",
     ]
     with tempfile.TemporaryDirectory(prefix="kb-suggest-") as tmp:
@@ -579,9 +582,6 @@ def suggest_thresholds(
                     continue
                 floor = max(0.0, math.floor((value - margin) * 100) / 100)
                 lines.append(f"{name} = {floor:.2f}  # measured {value:.3f}")
-            p95 = metrics.get("latency_p95_ms") or 0.0
-            ceiling = max(DEFAULT_P95_MAX_MS, math.ceil(p95 * 3 / 50) * 50)
-            lines += ["", f"[{split}.max]", f"latency_p95_ms = {ceiling:.0f}  # measured {p95:.1f}"]
     return "\n".join(lines) + "\n"
 
 

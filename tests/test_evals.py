@@ -114,7 +114,10 @@ def test_gate_rules() -> None:
     good = {"mrr": 0.85, "hit_at_5": 0.95, "latency_p95_ms": 150.0, "faithfulness": None}
     assert gate(_report(good), thresholds) == []  # LLM-judged metrics never gate
     bad = gate(_report({"mrr": 0.7, "hit_at_5": None, "latency_p95_ms": 250.0}), thresholds)
-    assert [f.split(" ", 1)[0] for f in bad] == ["mrr", "hit_at_5:", "latency_p95_ms"]
+    # a p95 over an old [test.max] ceiling fails nothing: timings never gate
+    assert [f.split(" ", 1)[0] for f in bad] == ["mrr", "hit_at_5:"]
+    slow = {"mrr": 0.85, "hit_at_5": 0.95, "latency_p95_ms": 9000.0}
+    assert gate(_report(slow), {"test": {"mrr": 0.8, "latency_p95_ms": 10}}) == []
     # `all` gates on the looser of dev and test
     assert (
         gate(_report({"mrr": 0.6, "hit_at_5": 0.95, "latency_p95_ms": 150.0}, "all"), thresholds)
@@ -137,8 +140,7 @@ def test_thresholds_file_gates_the_agreed_metrics() -> None:
         "adversarial_pass_rate",
     }
     for split in ("dev", "test"):
-        assert set(table[split]) - {"max"} == gated
-        assert table[split]["max"]["latency_p95_ms"] >= 250
+        assert set(table[split]) == gated  # quality only: no timing in the gate
 
 
 def test_parse_judge_score() -> None:
