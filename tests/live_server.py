@@ -20,11 +20,18 @@ def free_port() -> int:
 
 
 @contextmanager
-def running(app: Any, start_timeout: float = 30.0) -> Iterator[str]:
-    """Serve `app` until the block ends; yields its base URL (http://127.0.0.1:PORT)."""
+def running(app: Any, start_timeout: float = 30.0, http: Any = "auto") -> Iterator[str]:
+    """Serve `app` until the block ends; yields its base URL (http://127.0.0.1:PORT).
+    `http` is uvicorn's protocol (kb's own, `kb_http_protocol()`, as `kb serve` uses)."""
     port = free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, access_log=False, log_level="warning", lifespan="on"
+        app,
+        host="127.0.0.1",
+        port=port,
+        access_log=False,
+        log_level="warning",
+        lifespan="on",
+        http=http,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)

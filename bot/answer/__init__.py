@@ -2,10 +2,10 @@
 generate (LLM) → check → `Answer`. `KnowledgeBot` (in `pipeline`) orchestrates them.
 
 May import: `bot.runtime` (and, only to ingest on first use, `ingest`). Never a door.
-Public entry points for the doors: `KnowledgeBot` and `QuestionError`.
+Public entry points for the doors: `KnowledgeBot`, `QuestionError` and `DeadlineExceeded`.
 """
 
-from bot.answer.pipeline import KnowledgeBot
+from bot.answer.pipeline import DeadlineExceeded, KnowledgeBot
 from bot.answer.understand import QuestionError
 
-__all__ = ["KnowledgeBot", "QuestionError"]
+__all__ = ["DeadlineExceeded", "KnowledgeBot", "QuestionError"]

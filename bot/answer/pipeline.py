@@ -38,6 +38,20 @@ def _elapsed_ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 2)
 
 
+class DeadlineExceeded(RuntimeError):
+    """The request was cancelled (its client went away, or the door's deadline passed)."""
+
+
+def _boundary(backend: str, deadline: float | None, cancelled: threading.Event | None) -> str:
+    """Between stages: stop if cancelled; past the (monotonic) deadline, answer locally."""
+    if cancelled is not None and cancelled.is_set():
+        raise DeadlineExceeded("the request was cancelled")
+    if backend != "local" and deadline is not None and time.monotonic() >= deadline:
+        log.warning("deadline passed before the LLM call: answering locally")
+        return "local"
+    return backend
+
+
 class KnowledgeBot:
     """The whole answering pipeline, loaded once and shared by all front doors."""
 
@@ -173,39 +187,63 @@ class KnowledgeBot:
         return validate_question(question, self.settings.max_question_chars)
 
     def answer(
-        self, question: str, history: list[Turn] | None = None, *, llm: str | None = None
+        self,
+        question: str,
+        history: list[Turn] | None = None,
+        *,
+        llm: str | None = None,
+        deadline: float | None = None,
+        cancelled: threading.Event | None = None,
     ) -> Answer:
-        """Answer a question (with optional conversation history) from the knowledge base."""
+        """Answer a question (with optional conversation history) from the knowledge base.
+        `deadline`/`cancelled` are honoured between stages (see `_boundary`)."""
         started = time.perf_counter()
-        backend = self.llm_backend(llm)
+        backend = _boundary(self.llm_backend(llm), deadline, cancelled)
         readings = self._readings(self.validate(question), history, backend)
         decision = route(readings[0])
+        late = _boundary(backend, deadline, cancelled)
         if decision.kind == "classify":
-            result = self._classify(decision.initiative, backend)
+            result = self._classify(decision.initiative, late)
         else:
-            result = self._answer(readings, decision, history, backend)
+            result = self._answer(readings, decision, history, late)
+        result.degraded = result.degraded or late != backend
         result.latency_ms = _elapsed_ms(started)
         return result
 
-    def classify(self, initiative: str, *, llm: str | None = None) -> Answer:
+    def classify(
+        self,
+        initiative: str,
+        *,
+        llm: str | None = None,
+        deadline: float | None = None,
+        cancelled: threading.Event | None = None,
+    ) -> Answer:
         """Classify an initiative as IT, digital or both."""
         started = time.perf_counter()
-        result = self._classify(self.validate(initiative), self.llm_backend(llm))
+        late = _boundary(backend := self.llm_backend(llm), deadline, cancelled)
+        result = self._classify(self.validate(initiative), late)
+        result.degraded = result.degraded or late != backend
         result.latency_ms = _elapsed_ms(started)
         return result
 
     def stream(
-        self, question: str, history: list[Turn] | None = None, *, llm: str | None = None
+        self,
+        question: str,
+        history: list[Turn] | None = None,
+        *,
+        llm: str | None = None,
+        deadline: float | None = None,
+        cancelled: threading.Event | None = None,
     ) -> Iterator[str | Answer]:
         """Text pieces as they are produced, then the final `Answer`."""
         started = time.perf_counter()
-        backend = self.llm_backend(llm)
+        backend = _boundary(self.llm_backend(llm), deadline, cancelled)
         readings = self._readings(self.validate(question), history, backend)
         decision = route(readings[0])
-        if backend == "openai" and decision.kind != "classify":
+        if _boundary(backend, deadline, cancelled) == "openai" and decision.kind != "classify":
             yield from self._stream_llm(readings, decision, history, started)
             return
-        result = self.answer(question, history, llm=llm)
+        result = self.answer(question, history, llm=llm, deadline=deadline, cancelled=cancelled)
         for piece in re.split(r"(?<=\s)", result.answer):
             if piece:
                 yield piece

@@ -20,24 +20,32 @@ import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPBearer
-from pydantic import BaseModel, Field
+from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
 from bot.answer import KnowledgeBot
 from bot.doors import openai_compat
-from bot.doors.http_middleware import KbMiddleware
+from bot.doors.http_guard import ReadinessProbe, new_deadline, ready_bot, run_guarded
+from bot.doors.http_middleware import KbMiddleware, kb_http_protocol
+from bot.doors.http_models import (
+    AskRequest,
+    ClassifyRequest,
+    ClassifyResponse,
+    Readiness,
+    SourceInfo,
+    SourcesResponse,
+    error_responses,
+)
 from bot.doors.http_support import (
     SSE_HEADERS,
-    CleanText,
     get_bot,
     install_error_handlers,
     prefetched,
-    ready_bot,
     request_id_of,
     run_blocking,
     sse,
 )
-from bot.runtime.schema import Answer, Citation, Label, Turn
+from bot.runtime.schema import Answer, Turn
 from bot.runtime.settings import Settings
 
 log = logging.getLogger("kb.http")
@@ -47,91 +55,13 @@ PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
 # CPU-bound embedding on a small machine does not thrash.
 DEFAULT_WORKERS = 8
 # Only documents the scheme in OpenAPI (the "Authorize" button); KbMiddleware enforces it.
-_bearer_doc = HTTPBearer(
-    auto_error=False, description="`Authorization: Bearer <KB_API_KEY>` when a key is set"
-)
-
-
-# ---------------------------------------------------------------------------------- models
-class HistoryTurn(Turn):
-    """An earlier message of the conversation."""
-
-    content: CleanText
-
-
-class AskRequest(BaseModel):
-    """`POST /ask` (DESIGN.md), plus `stream` for Server-Sent Events."""
-
-    question: CleanText = Field(
-        description="The question (non-blank; at most KB_MAX_QUESTION_CHARS characters).",
-        examples=["What is digital transformation?"],
-    )
-    history: list[HistoryTurn] = Field(
-        default_factory=list, description="Earlier turns, oldest first."
-    )
-    stream: bool = Field(
-        False, description="Stream Server-Sent Events (also: `Accept: text/event-stream`)."
-    )
-
-
-class ClassifyRequest(BaseModel):
-    """`POST /classify`."""
-
-    initiative: CleanText = Field(examples=["Migrating our data center to the cloud"])
-
-
-class ClassifyResponse(BaseModel):
-    """Whether an initiative is IT, digital or both, with the evidence."""
-
-    label: Label
-    confidence: float
-    rationale: str
-    citations: list[Citation]
-
-
-class SourceInfo(BaseModel):
-    """One document of the knowledge base."""
-
-    source: str
-    title: str
-    chunks: int
-
-
-class SourcesResponse(BaseModel):
-    """The documents of the knowledge base."""
-
-    sources: list[SourceInfo]
-
-
-class ErrorBody(BaseModel):
-    """`error` of an error response."""
-
-    code: str
-    message: str
-    request_id: str
-
-
-class ErrorResponse(BaseModel):
-    """Every error: `{"error": {"code", "message", "request_id"}}`."""
-
-    error: ErrorBody
-
-
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorResponse, "description": text}
-    for status, text in {
-        400: "Invalid JSON",
-        401: "Missing or wrong API key",
-        413: "Body or question too long",
-        422: "Empty question or invalid request",
-        503: "Knowledge base unavailable",
-    }.items()
-}
+_bearer_doc = HTTPBearer(auto_error=False, description="`Authorization: Bearer <KB_API_KEY>`")
+_READY_COUNTS = ("ready", "documents", "chunks")
 
 
 # ---------------------------------------------------------------------------------- routes
 health = APIRouter(tags=["health"])
-api = APIRouter(tags=["knowledge base"], dependencies=[Depends(_bearer_doc)], responses=_ERRORS)
+api = APIRouter(tags=["knowledge base"], responses=error_responses(400, 413, 415, 422, 503))
 
 
 @health.get("/healthz", summary="Liveness")
@@ -140,19 +70,26 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@health.get("/readyz", summary="Readiness: index present, Chroma reachable")
+@health.get(
+    "/readyz",
+    summary="Readiness: index present, Chroma reachable",
+    response_model=Readiness,
+    response_model_exclude_none=True,
+    responses={503: {"model": Readiness, "description": "Not ready, with the reason"}},
+)
 async def readyz(request: Request) -> JSONResponse:
-    """200 with document/chunk counts and the embedding model, or 503 with the reason."""
+    """200 with document/chunk counts, or 503; answers within about a second whatever Chroma
+    does. With `KB_API_KEY` set it shows only `ready` and the counts (it is public)."""
     bot = getattr(request.app.state, "bot", None)
     if bot is None:
         info: dict[str, Any] = {"ready": False, "reason": "starting up"}
     else:
-        try:
-            # the default pool, not the pipeline limiter: probes must not queue behind answers
-            info = await run_in_threadpool(bot.ready)
-        except Exception as exc:
-            log.warning("readiness check failed rid=%s: %s", request_id_of(request), exc)
-            info = {"ready": False, "reason": f"readiness check failed: {exc}"}
+        info = await request.app.state.readiness.check(bot)
+    if not info.get("ready"):
+        log.warning("not ready rid=%s: %s", request_id_of(request), info.get("reason"))
+    if request.app.state.settings.api_key is not None:  # no paths, no exception text
+        info = {k: v for k, v in info.items() if k in _READY_COUNTS}
+    info = {k: v for k, v in info.items() if v is not None}
     if info.get("ready"):
         return JSONResponse(info)
     reason = str(info.get("reason") or "not ready")
@@ -182,11 +119,12 @@ async def ask(body: AskRequest, request: Request) -> Any:
     bot = await ready_bot(request)
     history: list[Turn] | None = list(body.history) or None
     if body.stream or _wants_sse(request):
-        items = await prefetched(request, bot.stream(body.question, history))
+        deadline = new_deadline(request)
+        items = await prefetched(request, bot.stream(body.question, history, deadline=deadline))
         return StreamingResponse(
             _ask_events(request, items), media_type="text/event-stream", headers=SSE_HEADERS
         )
-    return await run_blocking(request, bot.answer, body.question, history)
+    return await run_guarded(request, bot.answer, body.question, history)
 
 
 async def _ask_events(request: Request, items: AsyncIterator[str | Answer]) -> AsyncIterator[str]:
@@ -217,7 +155,7 @@ async def _ask_events(request: Request, items: AsyncIterator[str | Answer]) -> A
 async def classify(body: ClassifyRequest, request: Request) -> ClassifyResponse:
     """Classify an initiative against how the knowledge base describes IT and digital work."""
     bot = await ready_bot(request)
-    result = await run_blocking(request, bot.classify, body.initiative)
+    result = await run_guarded(request, bot.classify, body.initiative)
     if result.classification is None:
         raise RuntimeError("KnowledgeBot.classify returned no classification")
     verdict = result.classification
@@ -256,7 +194,13 @@ def create_app(
 ) -> FastAPI:
     """The kb FastAPI app. The bot (given, or built from `settings`) is `load()`ed once at
     start-up; with `ensure_index`, the bundled corpus is ingested then if the index is empty.
-    `workers` bounds concurrent pipeline calls."""
+    `workers` bounds concurrent pipeline calls. An empty `KB_API_KEY` is refused (ValueError):
+    it would silently turn authentication off."""
+    if settings.api_key is not None and not settings.api_key.get_secret_value().strip():
+        raise ValueError(
+            "KB_API_KEY is set but empty, which would turn authentication off: "
+            "set a key, or unset KB_API_KEY to serve without authentication"
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -277,9 +221,11 @@ def create_app(
             "on" if settings.api_key else "off",
         )
         yield
+        app.state.readiness.close()
         log.info("kb HTTP shutting down")
 
-    app = FastAPI(
+    # Swagger UI and ReDoc from files shipped in the fastapi-offline package: no CDN
+    app = FastAPIOffline(
         title="kb",
         version=_version(),
         summary="Answers questions from the IT/digital strategy knowledge base, with citations.",
@@ -288,13 +234,21 @@ def create_app(
     app.state.settings = settings
     app.state.bot = None
     app.state.limiter = None
+    app.state.readiness = ReadinessProbe()
     app.state.started_at = time.time()
     app.state.public_paths = set(PUBLIC_PATHS)
     install_error_handlers(app)
     app.add_middleware(KbMiddleware, settings=settings)
+    # the scheme is published only when enforced, so the document matches the behaviour
+    auth = [Depends(_bearer_doc)] if settings.api_key else []
+    refused = error_responses(401) if settings.api_key else {}
     app.include_router(health)
-    app.include_router(api)
-    app.include_router(openai_compat.router, dependencies=[Depends(_bearer_doc)])
+    app.include_router(api, dependencies=auth, responses=refused)
+    openai_errors = error_responses(400, 404, 413, 415, 422, 503)
+    app.include_router(
+        openai_compat.router, dependencies=auth, responses={**openai_errors, **refused}
+    )
+    _publish_limits(app, settings)
     from bot.doors.slack_app import (
         mount_slack,  # the Slack door shares this app when tokens are set
     )
@@ -302,6 +256,25 @@ def create_app(
     if mount_slack(app, settings, bot):
         log.info("Slack events are served at POST /slack/events")
     return app
+
+
+def _publish_limits(app: FastAPI, settings: Settings) -> None:
+    """Put the configured question limit (a setting, so not in the static models) into the
+    OpenAPI document as `maxLength`; the pipeline enforces it with 422 `question_too_long`."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            models = schema.get("components", {}).get("schemas", {})
+            for model, field in (("AskRequest", "question"), ("ClassifyRequest", "initiative")):
+                prop = models.get(model, {}).get("properties", {}).get(field)
+                if prop is not None:
+                    prop["maxLength"] = settings.max_question_chars
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _is_loopback(host: str) -> bool:
@@ -328,9 +301,14 @@ def serve(
         logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if settings.api_key is None and not _is_loopback(host):
         log.warning("serving on %s without KB_API_KEY: anyone who can reach it can query", host)
+    try:
+        app = create_app(settings, bot, ensure_index=ensure_index)
+    except ValueError as exc:  # a configuration kb refuses to serve with
+        raise SystemExit(f"kb serve: {exc}") from None
     config = uvicorn.Config(
-        create_app(settings, bot, ensure_index=ensure_index),
+        app,
         host=host,
+        http=kb_http_protocol(),
         port=port,
         access_log=False,  # kb.http logs one line per request (with the request id)
         log_level=log_level,

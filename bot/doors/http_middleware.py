@@ -1,9 +1,12 @@
 """The HTTP door's one ASGI middleware: request ids, the access log, bearer auth and the
-body-size limit (and the last-resort 500 in kb's error shape)."""
+body-size limit (and the last-resort 500 in kb's error shape); and the uvicorn protocol that
+answers requests too malformed to reach the app in the same error shape."""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import json
 import logging
 import time
 import uuid
@@ -165,3 +168,59 @@ class KbMiddleware:
 def _public_paths(scope: Scope) -> set[str]:
     app = scope.get("app")
     return getattr(getattr(app, "state", None), "public_paths", set())
+
+
+def _malformed_request(msg: str) -> tuple[bytes, bytes]:
+    """(request id, JSON body) of the 400 for a request uvicorn could not parse."""
+    rid = uuid.uuid4().hex
+    error = {
+        "code": "bad_request",
+        "message": f"malformed HTTP request (e.g. a bad Content-Length): {msg}",
+        "request_id": rid,
+    }
+    return rid.encode("ascii"), json.dumps({"error": error}).encode("ascii")
+
+
+def kb_http_protocol() -> type[asyncio.Protocol]:
+    """uvicorn's HTTP protocol (httptools when installed, as uvicorn's "auto" picks, else h11)
+    with its 400 for unparseable requests (bad Content-Length, broken headers) in kb's JSON
+    error shape: uvicorn writes those itself, before any app or middleware runs, as text."""
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    except ImportError:
+        import h11
+        from uvicorn.protocols.http.h11_impl import H11Protocol
+
+        class KbH11Protocol(H11Protocol):
+            def send_400_response(self, msg: str) -> None:
+                rid, body = _malformed_request(msg)
+                headers = [
+                    (b"content-type", b"application/json"),
+                    (b"x-request-id", rid),
+                    (b"content-length", str(len(body)).encode("ascii")),
+                    (b"connection", b"close"),
+                ]
+                for event in (
+                    h11.Response(status_code=400, headers=headers, reason=b"Bad Request"),
+                    h11.Data(data=body),
+                    h11.EndOfMessage(),
+                ):
+                    self.transport.write(self.conn.send(event) or b"")
+                self.transport.close()
+
+        return KbH11Protocol
+
+    class KbHttpToolsProtocol(HttpToolsProtocol):
+        def send_400_response(self, msg: str) -> None:
+            rid, body = _malformed_request(msg)
+            head = (
+                b"HTTP/1.1 400 Bad Request\r\n"
+                b"content-type: application/json\r\n"
+                b"x-request-id: " + rid + b"\r\n"
+                b"content-length: " + str(len(body)).encode("ascii") + b"\r\n"
+                b"connection: close\r\n\r\n"
+            )
+            self.transport.write(head + body)
+            self.transport.close()
+
+    return KbHttpToolsProtocol

@@ -13,7 +13,7 @@ import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import AfterValidator
+from pydantic import BeforeValidator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
@@ -25,7 +25,8 @@ T = TypeVar("T")
 
 REQUEST_ID_HEADER = "X-Request-ID"
 SANE_REQUEST_ID = re.compile(r"[\w.:/+=-]{1,128}", re.ASCII)
-_QUESTION_STATUS = {"empty_question": 422, "question_too_long": 413, "invalid_question": 422}
+# 422 for all: the schema publishes these limits, and schema-invalid input is a 422 (or 400)
+_QUESTION_STATUS = {"empty_question": 422, "question_too_long": 422, "invalid_question": 422}
 _HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -38,8 +39,11 @@ _HTTP_CODES = {
 
 
 # ---------------------------------------------------------------------------------- text
-def scrub(text: str) -> str:
-    """Replace lone surrogates (legal in JSON escapes, unencodable in UTF-8) with U+FFFD."""
+def scrub(text: Any) -> Any:
+    """Replace lone surrogates (legal in JSON escapes, unencodable in UTF-8) with U+FFFD.
+    Runs before validation, so constraints (a pattern) see encodable text; non-text passes."""
+    if not isinstance(text, str):
+        return text
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -47,7 +51,7 @@ def scrub(text: str) -> str:
     return text
 
 
-CleanText = Annotated[str, AfterValidator(scrub)]
+CleanText = Annotated[str, BeforeValidator(scrub)]
 
 
 def printable(text: str, limit: int = 200) -> str:
@@ -117,15 +121,29 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
     details = [
         {
             "loc": [str(p) for p in e.get("loc", ())],
-            "msg": str(e.get("msg", "")),
+            "msg": _message(e),
             "type": str(e.get("type", "")),
         }
         for e in errors[:10]
     ]
     summary = "; ".join(f"{'.'.join(d['loc'][1:] or d['loc'])}: {d['msg']}" for d in details[:3])
-    return error_response(
-        422, "invalid_request", f"invalid request: {summary}", rid, details=details
-    )
+    blank = any(_is_blank_question(e) for e in errors)
+    code = "empty_question" if blank else "invalid_request"
+    return error_response(422, code, f"invalid request: {summary}", rid, details=details)
+
+
+def _message(error: Any) -> str:
+    if error.get("type") == "string_pattern_mismatch":  # the one pattern: a visible character
+        return "must contain a letter or digit (it is blank or only symbols)"
+    return str(error.get("msg", ""))
+
+
+def _is_blank_question(error: Any) -> bool:
+    """A question/initiative without a letter or digit, or a chat with no user question."""
+    loc = tuple(error.get("loc", ()))
+    if error.get("type") == "string_pattern_mismatch":
+        return loc[-1:] in (("question",), ("initiative",))
+    return error.get("type") == "empty_question"
 
 
 async def _on_question_error(request: Request, exc: Exception) -> JSONResponse:
@@ -139,12 +157,26 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     message = str(exc.detail) if exc.detail else code.replace("_", " ")
     if exc.status_code == 400:  # raised by FastAPI only when the body cannot be decoded
-        code, message = "invalid_json", "the request body is not valid JSON in UTF-8"
+        code, message = "invalid_json", await _why_not_json(request)
     elif exc.status_code == 404:
         message = f"no such endpoint: {request.method} {printable(request.url.path)}"
     return error_response(
         exc.status_code, code, message, request_id_of(request), headers=exc.headers
     )
+
+
+async def _why_not_json(request: Request) -> str:
+    """Why FastAPI could not decode the body (it reports every cause as one generic 400)."""
+    body = await request.body()  # buffered by KbMiddleware: bounded by KB_MAX_BODY_BYTES
+    try:
+        json.loads(body)
+    except RecursionError:
+        return "the request body is JSON nested too deeply to parse"
+    except UnicodeDecodeError:
+        return "the request body is not valid UTF-8"
+    except ValueError as exc:
+        return f"the request body is not valid JSON: {exc}"
+    return "the request body could not be decoded as JSON"
 
 
 async def _on_api_error(request: Request, exc: Exception) -> JSONResponse:
@@ -176,25 +208,6 @@ def get_bot(request: Request) -> KnowledgeBot:
     if bot is None:
         raise ApiError(503, "not_ready", "the knowledge bot is not loaded yet")
     return bot  # type: ignore[no-any-return]
-
-
-async def ready_bot(request: Request) -> KnowledgeBot:
-    """The bot, once its index is known to be present (503 `not_ready` until then).
-
-    An empty index would otherwise yield hollow abstentions and evidence-free verdicts.
-    Once ready, not re-checked: that would cost a Chroma round trip per request.
-    """
-    bot = get_bot(request)
-    if not getattr(request.app.state, "index_ready", False):
-        info = await anyio.to_thread.run_sync(bot.ready)
-        if not info.get("ready"):
-            raise ApiError(
-                503,
-                "not_ready",
-                f"the knowledge base is not ready: {info.get('reason') or 'unknown'}",
-            )
-        request.app.state.index_ready = True
-    return bot
 
 
 async def run_blocking(request: Request, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -5,22 +5,25 @@ the full Answer rides along in an extra top-level field `kb`."""
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import anyio
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
+from pydantic_core import PydanticCustomError
 
+from bot.doors.http_guard import new_deadline, ready_bot, run_guarded
+from bot.doors.http_models import VISIBLE, VISIBLE_HINT
 from bot.doors.http_support import (
     SSE_HEADERS,
     ApiError,
     CleanText,
     prefetched,
-    ready_bot,
     request_id_of,
     run_blocking,
     sse,
@@ -55,7 +58,32 @@ class StreamOptions(BaseModel):
     """OpenAI `stream_options`."""
 
     model_config = ConfigDict(extra="allow")
-    include_usage: bool = False
+    include_usage: StrictBool = False
+
+
+# "Some user message has text with a letter or digit", as JSON Schema; `_has_question`
+# enforces exactly this, so the published schema and the server agree.
+_VISIBLE_TEXT = {"type": "string", "pattern": VISIBLE}
+_USER_WITH_TEXT = {
+    "type": "object",
+    "required": ["role", "content"],
+    "properties": {
+        "role": {"const": "user"},
+        "content": {
+            "anyOf": [
+                _VISIBLE_TEXT,
+                {
+                    "type": "array",
+                    "contains": {
+                        "type": "object",
+                        "required": ["text"],
+                        "properties": {"type": {"const": "text"}, "text": _VISIBLE_TEXT},
+                    },
+                },
+            ]
+        },
+    },
+}
 
 
 class ChatCompletionRequest(BaseModel):
@@ -63,9 +91,34 @@ class ChatCompletionRequest(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     model: str = MODEL_ID
-    messages: list[ChatMessage] = Field(min_length=1)
-    stream: bool = False
+    messages: list[ChatMessage] = Field(
+        min_length=1,
+        description=f"The conversation; the last user message whose text {VISIBLE_HINT} "
+        "is the question.",
+        json_schema_extra={"contains": _USER_WITH_TEXT},
+    )
+    stream: StrictBool = False  # strict: as published (boolean), 0/"true" are refused
     stream_options: StreamOptions | None = None
+
+    @model_validator(mode="after")
+    def _has_question(self) -> ChatCompletionRequest:
+        if not any(_asks(m) for m in self.messages):
+            raise PydanticCustomError(
+                "empty_question", "no user message to answer (one {hint})", {"hint": VISIBLE_HINT}
+            )
+        return self
+
+
+def _asks(message: ChatMessage) -> bool:
+    """A user message whose text has a letter or digit (`_USER_WITH_TEXT`)."""
+    if message.role != "user" or message.content is None:
+        return False
+    if isinstance(message.content, str):
+        return re.search(VISIBLE, message.content) is not None
+    return any(
+        p.type == "text" and p.text is not None and re.search(VISIBLE, p.text)
+        for p in message.content
+    )
 
 
 def text_of(message: ChatMessage) -> str:
@@ -78,11 +131,11 @@ def text_of(message: ChatMessage) -> str:
 
 
 def split_conversation(messages: list[ChatMessage]) -> tuple[str, list[Turn]]:
-    """(question, history): the last user message, and the user/assistant turns before it."""
-    turns = [(m.role, text_of(m)) for m in messages if m.role in ("user", "assistant")]
-    last_user = max((i for i, (role, _) in enumerate(turns) if role == "user"), default=None)
-    if last_user is None:
-        raise ApiError(422, "empty_question", "the conversation has no user message to answer")
+    """(question, history): the last user message with text (`_asks`), and the user/assistant
+    turns before it. The request model guarantees there is one."""
+    kept = [m for m in messages if m.role in ("user", "assistant")]
+    turns = [(m.role, text_of(m)) for m in kept]
+    last_user = max(i for i, m in enumerate(kept) if _asks(m))
     history = [
         # our own earlier replies carry a sources block that would only add noise
         Turn(role=role, content=text.split(SOURCES_HEADING, 1)[0])  # type: ignore[arg-type]
@@ -132,7 +185,9 @@ async def list_models(request: Request) -> dict[str, Any]:
 
 
 @router.get("/models/{model_id}", summary="Retrieve a model")
-async def get_model(model_id: str, request: Request) -> dict[str, Any]:
+async def get_model(
+    model_id: Annotated[str, Path(examples=[MODEL_ID])], request: Request
+) -> dict[str, Any]:
     """The `kb` model card."""
     if model_id != MODEL_ID:
         raise ApiError(404, "model_not_found", f"no such model; the only model is {MODEL_ID!r}")
@@ -157,13 +212,15 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     if body.stream:
-        items = await prefetched(request, bot.stream(question, history))
+        deadline = new_deadline(request)
+        items = await prefetched(request, bot.stream(question, history, deadline=deadline))
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         events = _chunks(request, items, body.messages, completion_id, created, include_usage)
         return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
 
+    answer = await run_guarded(request, bot.answer, question, history)
+
     def complete() -> dict[str, Any]:
-        answer = bot.answer(question, history)
         text = reply_text(answer)
         return {
             "id": completion_id,

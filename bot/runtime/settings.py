@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     chroma_host: str | None = Field(None, description="Chroma server host (alternative to URL).")
     chroma_port: int = Field(8000, description="Chroma server port, with `KB_CHROMA_HOST`.")
     collection: str = Field("kb_corpus", min_length=3, description="Chroma collection name.")
+    chroma_timeout: float = Field(
+        5.0,
+        gt=0,
+        description="Seconds before a call to a Chroma server times out, so a frozen server "
+        "fails a request instead of hanging it.",
+    )
 
     # --- embeddings --------------------------------------------------------------------------
     embedder: Literal["onnx", "sentence-transformers", "openai"] = Field(
@@ -90,6 +96,15 @@ class Settings(BaseSettings):
         None, description="When set, the HTTP API requires `Authorization: Bearer <key>`."
     )
     max_body_bytes: int = Field(64_000, ge=1024, description="Largest HTTP request body.")
+    deadline_llm: float = Field(
+        15.0,
+        gt=0,
+        description="Seconds an HTTP request may take with the LLM backend; past it the work "
+        "is cancelled and kb answers `503 deadline_exceeded`.",
+    )
+    deadline_local: float = Field(
+        5.0, gt=0, description="Seconds an HTTP request may take with the local backend."
+    )
 
     # --- Slack -------------------------------------------------------------------------------
     slack_bot_token: SecretStr | None = Field(

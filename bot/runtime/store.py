@@ -70,7 +70,10 @@ def make_client(settings: Settings) -> ClientAPI:
     try:
         if server:
             host, port, ssl = server
-            return chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=chroma_settings)
+            _heartbeat(host, port, ssl, settings.chroma_timeout)
+            client = chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=chroma_settings)
+            _bound_requests(client, settings.chroma_timeout)
+            return client
         settings.chroma_dir.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(settings.chroma_dir), settings=chroma_settings)
     except Exception as exc:
@@ -78,6 +81,27 @@ def make_client(settings: Settings) -> ClientAPI:
             f"{server[0]}:{server[1]}" if server else settings.chroma_dir
         )
         raise StoreUnavailableError(f"cannot open Chroma at {where}: {exc}") from exc
+
+
+def _heartbeat(host: str, port: int, ssl: bool, timeout: float) -> None:
+    """Fail fast when the server does not answer: `HttpClient()` itself makes its first
+    requests with no timeout, so a frozen server would hang the constructor forever."""
+    import httpx
+
+    scheme = "https" if ssl else "http"
+    httpx.get(f"{scheme}://{host}:{port}/api/v2/heartbeat", timeout=timeout).raise_for_status()
+
+
+def _bound_requests(client: ClientAPI, timeout: float) -> None:
+    """Give the client's HTTP session a timeout. chromadb 1.x builds it with `timeout=None`
+    and has no setting for it (chroma-core/chroma#5805), so set it on the session."""
+    import httpx
+
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if isinstance(session, httpx.Client):
+        session.timeout = httpx.Timeout(timeout)
+    else:  # a chromadb upgrade moved it: say so rather than hang silently later
+        log.warning("cannot set a timeout on the Chroma client; a frozen server may hang kb")
 
 
 @dataclass
