@@ -198,7 +198,7 @@ class KnowledgeBot:
         """Answer a question (with optional conversation history) from the knowledge base.
         `deadline`/`cancelled` are honoured between stages (see `_boundary`)."""
         started = time.perf_counter()
-        backend = _boundary(self.llm_backend(llm), deadline, cancelled)
+        backend = _boundary(configured := self.llm_backend(llm), deadline, cancelled)
         readings = self._readings(self.validate(question), history, backend)
         decision = route(readings[0])
         late = _boundary(backend, deadline, cancelled)
@@ -206,7 +206,7 @@ class KnowledgeBot:
             result = self._classify(decision.initiative, late)
         else:
             result = self._answer(readings, decision, history, late)
-        result.degraded = result.degraded or late != backend
+        result.degraded = result.degraded or late != configured
         result.latency_ms = _elapsed_ms(started)
         return result
 
