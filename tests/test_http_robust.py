@@ -133,6 +133,27 @@ def test_a_request_whose_client_left_makes_no_further_llm_calls(
             assert len(llm.chat_requests) == 1, [r.json() for r in llm.chat_requests]
 
 
+def test_a_hanging_llm_gets_the_local_answer_by_the_deadline(indexed_settings: Settings) -> None:
+    with FakeOpenAI() as llm:
+        settings = indexed_settings.model_copy(
+            update={
+                "llm": "openai",
+                "openai_base_url": llm.base_url,
+                "llm_max_retries": 0,
+                "llm_timeout": 120.0,  # only the request deadline can end the wait
+                "deadline_llm": 2.0,
+            }
+        )
+        llm.enqueue(Reply("too late [1].", delay=60.0))
+        with running(create_app(settings)) as base:
+            httpx.get(f"{base}/readyz", timeout=30)
+            response = httpx.post(f"{base}/ask", json=QUESTION, timeout=30)
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        assert answer["degraded"] is True and answer["backend"] == "local"
+        assert answer["citations"] and not answer["abstained"]
+
+
 def test_the_pipeline_honours_deadline_and_cancellation(indexed_settings: Settings) -> None:
     with FakeOpenAI() as llm:
         settings = indexed_settings.model_copy(

@@ -51,55 +51,71 @@ async def _until_disconnect(request: Request) -> None:
         pass
 
 
-async def run_guarded(request: Request, func: Callable[..., T], *args: Any) -> T:
-    """`func(*args, deadline=…, cancelled=…)` in the worker pool, bounded by the app's limiter.
-
-    Raises `ApiError` 503 `deadline_exceeded` when the call has not returned by the deadline
-    (plus `GRACE_S`), or when the client disconnected; in both cases `cancelled` is set and the
-    worker is left to stop at its next stage boundary.
-    """
-    deadline = new_deadline(request)
-    cancelled = threading.Event()
-    call = partial(func, *args, deadline=deadline, cancelled=cancelled)
+async def _race(
+    request: Request, call: Callable[[], T], seconds: float
+) -> tuple[str, T | Exception | None]:
+    """Run `call` in the worker pool against the client's disconnect and a time limit:
+    ("value", result), ("error", exception), ("gone", None) or ("late", None)."""
     limiter = getattr(request.app.state, "limiter", None)
-    outcome: dict[str, Any] = {}
+    outcome: list[tuple[str, Any]] = []
 
     async with anyio.create_task_group() as group:
 
         async def work() -> None:
-            with anyio.move_on_after(max(0.0, deadline - time.monotonic()) + GRACE_S):
+            with anyio.move_on_after(seconds):
                 try:
-                    outcome["value"] = await anyio.to_thread.run_sync(
+                    value = await anyio.to_thread.run_sync(
                         call, abandon_on_cancel=True, limiter=limiter
                     )
-                except Exception as exc:  # re-raised below, outside the task group
-                    outcome["error"] = exc
+                    outcome.append(("value", value))
+                except Exception as exc:  # re-raised by the caller, outside the task group
+                    outcome.append(("error", exc))
             group.cancel_scope.cancel()
 
         async def watch() -> None:
             await _until_disconnect(request)
-            outcome["gone"] = True
+            outcome.append(("gone", None))
             group.cancel_scope.cancel()
 
         group.start_soon(work)
         group.start_soon(watch)
+    return outcome[0] if outcome else ("late", None)
 
-    if "error" in outcome:
-        raise outcome["error"]
-    if "value" in outcome:
-        return outcome["value"]  # type: ignore[no-any-return]
-    cancelled.set()
-    rid = request_id_of(request)
-    if outcome.get("gone"):
-        log.info("client disconnected: request cancelled rid=%s", rid)
-        raise ApiError(503, "cancelled", "the client disconnected; the request was cancelled")
-    log.warning("deadline exceeded rid=%s", rid)
-    seconds = budget(request.app.state.settings)
+
+async def run_guarded(request: Request, func: Callable[..., T], *args: Any) -> T:
+    """`func(*args, deadline=…, cancelled=…)` in the worker pool, bounded by the app's limiter.
+
+    `cancelled` is set, and the worker left to stop at its next stage boundary, when the client
+    disconnects or the call has not returned by the deadline (plus `GRACE_S`). With an LLM
+    backend, a late call is then answered locally (`func(..., llm="local")`, flagged
+    `degraded`) within `KB_DEADLINE_LOCAL`; otherwise `ApiError` 503 `deadline_exceeded`.
+    """
+    settings: Settings = request.app.state.settings
+    attempts = [(budget(settings), {})]
+    if settings.llm_backend != "local":
+        attempts.append((settings.deadline_local, {"llm": "local"}))
+    for seconds, extra in attempts:
+        cancelled = threading.Event()
+        deadline = time.monotonic() + seconds
+        call = partial(func, *args, deadline=deadline, cancelled=cancelled, **extra)
+        kind, result = await _race(request, call, seconds + GRACE_S)
+        if kind == "error":
+            raise result  # type: ignore[misc]
+        if kind == "value":
+            if extra and hasattr(result, "degraded"):
+                result.degraded = True  # type: ignore[union-attr]
+            return result  # type: ignore[return-value]
+        cancelled.set()
+        rid = request_id_of(request)
+        if kind == "gone":
+            log.info("client disconnected: request cancelled rid=%s", rid)
+            raise ApiError(503, "cancelled", "the client disconnected; the request was cancelled")
+        log.warning("no answer within %g s rid=%s", seconds, rid)
     raise ApiError(
         503,
         "deadline_exceeded",
-        f"no answer within the {seconds:g} s deadline; the knowledge base may be overloaded "
-        "or unreachable: try again",
+        f"no answer within the {budget(settings):g} s deadline; the knowledge base may be "
+        "overloaded or unreachable: try again",
     )
 
 
