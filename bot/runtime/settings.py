@@ -34,10 +34,10 @@ class Settings(BaseSettings):
     chroma_port: int = Field(8000, description="Chroma server port, with `KB_CHROMA_HOST`.")
     collection: str = Field("kb_corpus", min_length=3, description="Chroma collection name.")
     chroma_timeout: float = Field(
-        5.0,
+        10.0,
         gt=0,
         description="Seconds before a call to a Chroma server times out, so a frozen server "
-        "fails a request instead of hanging it.",
+        "fails a request instead of hanging it (generous: ingest sends large batches).",
     )
 
     # --- embeddings --------------------------------------------------------------------------
