@@ -100,10 +100,13 @@ class Settings(BaseSettings):
         15.0,
         gt=0,
         description="Seconds an HTTP request may take with the LLM backend; past it the work "
-        "is cancelled and kb answers `503 deadline_exceeded`.",
+        "is cancelled and the local answer returned (`degraded`).",
     )
     deadline_local: float = Field(
-        5.0, gt=0, description="Seconds an HTTP request may take with the local backend."
+        5.0,
+        gt=0,
+        description="Seconds an HTTP request may take with the local backend (and the local "
+        "fallback after an LLM deadline); past it, `503 deadline_exceeded`.",
     )
 
     # --- Slack -------------------------------------------------------------------------------
