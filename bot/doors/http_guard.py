@@ -143,7 +143,8 @@ class ReadinessProbe:
             # shield: a timed-out wait must not cancel the probe other checks share
             return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(running)), limit)
         except TimeoutError:
-            return {"ready": False, "reason": f"Chroma did not answer within {limit:g} s"}
+            reason = f"no answer from Chroma (or the index still loading) within {limit:g} s"
+            return {"ready": False, "reason": reason}
         except Exception as exc:
             return {"ready": False, "reason": f"readiness check failed: {exc}"}
 
