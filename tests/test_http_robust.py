@@ -141,7 +141,8 @@ def test_a_hanging_llm_gets_the_local_answer_by_the_deadline(indexed_settings: S
                 "openai_base_url": llm.base_url,
                 "llm_max_retries": 0,
                 "llm_timeout": 120.0,  # only the request deadline can end the wait
-                "deadline_llm": 2.0,
+                "deadline_llm": 9.0,  # 6 s for the LLM path, then 3 s for the local answer
+                "deadline_local": 3.0,
             }
         )
         llm.enqueue(Reply("too late [1].", delay=60.0))

@@ -28,10 +28,14 @@ from bot.runtime.settings import Settings
 log = logging.getLogger("kb.http")
 T = TypeVar("T")
 
-READY_WAIT_S = 1.0
-# After the deadline the pipeline still gets this long to hand back what it has (it answers
-# locally once the deadline has passed) before the door gives up on it.
-GRACE_S = 1.0
+# /readyz waits this long for the check, so with HTTP overhead it answers within a second.
+READY_WAIT_S = 0.8
+# The pipeline's own deadline comes this much before the door's hard stop, so it can still
+# hand back what it has (it answers locally once its deadline has passed).
+GRACE_S = 0.5
+# With an LLM backend, this much of the request's budget (at most KB_DEADLINE_LOCAL) is kept
+# for the local answer should the LLM path not finish: the whole request stays within budget.
+LOCAL_SHARE = 1 / 3
 
 
 def budget(settings: Settings) -> float:
@@ -86,19 +90,22 @@ async def run_guarded(request: Request, func: Callable[..., T], *args: Any) -> T
     """`func(*args, deadline=…, cancelled=…)` in the worker pool, bounded by the app's limiter.
 
     `cancelled` is set, and the worker left to stop at its next stage boundary, when the client
-    disconnects or the call has not returned by the deadline (plus `GRACE_S`). With an LLM
-    backend, a late call is then answered locally (`func(..., llm="local")`, flagged
-    `degraded`) within `KB_DEADLINE_LOCAL`; otherwise `ApiError` 503 `deadline_exceeded`.
+    disconnects or the call has not returned in time. With an LLM backend, a late call is then
+    answered locally (`func(..., llm="local")`, flagged `degraded`) in the part of the budget
+    kept for it; when nothing came in time, `ApiError` 503 `deadline_exceeded`. Either way the
+    request ends within its budget (`KB_DEADLINE_LLM` or `KB_DEADLINE_LOCAL`).
     """
     settings: Settings = request.app.state.settings
-    attempts = [(budget(settings), {})]
+    total = budget(settings)
+    attempts: list[tuple[float, dict[str, Any]]] = [(total, {})]
     if settings.llm_backend != "local":
-        attempts.append((settings.deadline_local, {"llm": "local"}))
+        reserve = min(settings.deadline_local, total * LOCAL_SHARE)
+        attempts = [(total - reserve, {}), (reserve, {"llm": "local"})]
     for seconds, extra in attempts:
         cancelled = threading.Event()
-        deadline = time.monotonic() + seconds
+        deadline = time.monotonic() + max(seconds - GRACE_S, seconds / 2)
         call = partial(func, *args, deadline=deadline, cancelled=cancelled, **extra)
-        kind, result = await _race(request, call, seconds + GRACE_S)
+        kind, result = await _race(request, call, seconds)
         if kind == "error":
             raise result  # type: ignore[misc]
         if kind == "value":
@@ -114,7 +121,7 @@ async def run_guarded(request: Request, func: Callable[..., T], *args: Any) -> T
     raise ApiError(
         503,
         "deadline_exceeded",
-        f"no answer within the {budget(settings):g} s deadline; the knowledge base may be "
+        f"no answer within the {total:g} s deadline; the knowledge base may be "
         "overloaded or unreachable: try again",
     )
 
