@@ -54,6 +54,7 @@ def embed_chunks(
     texts = [c.embed_text() for c in chunks]
     rows: list[UnitRow] = []
     alone: list[str] = []  # texts embedded on their own
+    first_seen: dict[str, int] = {}  # text -> its index in `alone`
     spans: list[list[tuple[int, int]]] = [[] for _ in chunks]
     source: list[tuple[int, int]] = []  # per unit row: (0, n) = n-th of `alone`, (1, n) = span
     n_spans = 0
@@ -64,8 +65,12 @@ def embed_chunks(
             rows.append(row)
             at = chunk.text.find(row.unit.text, cursor) if pooled and alt is None else -1
             if at < 0:
-                source.append((0, len(alone)))
-                alone.append(alt if alt is not None else row.unit.text)
+                # The same sentence often opens one chunk and ends the previous (the overlap):
+                # it is embedded once.
+                text = alt if alt is not None else row.unit.text
+                source.append((0, first_seen.setdefault(text, len(alone))))
+                if first_seen[text] == len(alone):
+                    alone.append(text)
                 continue
             cursor = at + len(row.unit.text)
             source.append((1, n_spans))
