@@ -91,7 +91,10 @@ def small(tmp_path: Path) -> Settings:
 
 
 def test_an_edited_document_is_unchanged_on_the_next_run(small: Settings) -> None:
-    _run(small)
+    steps: list[tuple[int, int]] = []
+    first, _ = _run(small, progress=lambda _stage, done, total: steps.append((done, total)))
+    # the bar has its total before the first vector and reaches it
+    assert steps[0] == (0, first.embedded) and steps[-1] == (first.embedded, first.embedded)
     path = small.corpus_dir / "doc1.md"
     path.write_text(path.read_text().replace("Team 1 reviews", "Team 1 audits", 1))
     edited, _ = _run(small)
@@ -113,6 +116,9 @@ def test_a_partial_document_or_a_writing_row_is_redone(small: Settings, tmp_path
     assert repaired.repaired == 2 and repaired.unchanged == 1
     assert repaired.embedded == 1  # the missing chunk only; the rest keep their vectors
     assert _snapshot(small) == clean == _clean_build(small)
+    everything = coll.get(include=["metadatas"])  # type: ignore[union-attr]
+    paged = paged_get(coll, include=["metadatas"], page=4)  # type: ignore[arg-type]
+    assert paged["ids"] == everything["ids"] and paged["metadatas"] == everything["metadatas"]
     settled, _ = _run(small)
     assert (settled.unchanged, settled.repaired, settled.embedded) == (3, 0, 0)
 
