@@ -1,15 +1,18 @@
-"""Incremental indexing into Chroma.
+"""Incremental, crash-safe indexing into Chroma.
 
 Why not LangChain's `index()` with a record manager: its record manager is a separate SQL
-database that must live beside the collection, which breaks the stateless server mode (the
-Chroma server would hold the vectors, each client its own record book). Instead every chunk
-carries its document's fingerprint in its Chroma metadata and chunk ids are deterministic, so
-the collection itself is the record: an unchanged document embeds nothing, a changed one
-replaces only its own chunks, a vanished one is deleted.
+database that must agree with the collection, and nothing repairs the two when a run dies
+between them. Here the collection itself is the record: chunk ids are deterministic and every
+chunk carries its document's fingerprint and chunk count, so an unchanged document embeds
+nothing, a changed one replaces only its own chunks, a vanished one is deleted, and a document
+with missing or mixed chunks (a run killed mid-way) is seen as partial and redone. The registry
+in the state database (ingest/registry.py) adds what the collection cannot say: which documents
+a run was writing when it died, which were added by path, and their titles for `kb status`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import time
@@ -22,18 +25,19 @@ from typing import Any
 from chromadb.api.models.Collection import Collection
 from filelock import FileLock, Timeout
 
-from bot.runtime.embeddings import embed_array
 from bot.runtime.settings import Settings
-from bot.runtime.store import Store
-from bot.runtime.text import row_as_sentence, units
+from bot.runtime.store import Store, paged_get
 from ingest.chunk import Chunk, chunk_text
 from ingest.clean import CleaningRules, clean_text, load_rules
-from ingest.load import LoadResult, Problem, RawDocument, load_paths
+from ingest.embed import embed_chunks
+from ingest.load import LoadResult, Problem, RawDocument, load_paths, source_name
+from ingest.registry import COMPLETE, WRITING, Entry, Registry
 
 log = logging.getLogger(__name__)
 
 PIPELINE_VERSION = "3"  # bump when cleaning or chunking changes in a way that alters chunks
-EMBED_BATCH = 64
+EMBED_BATCH = 64  # chunks embedded (and written) together; a document is never split
+WRITE_BATCH = 4000  # rows per Chroma write, under its maximum batch size
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
 
 
@@ -51,6 +55,7 @@ class IngestReport:
     updated: int = 0
     deleted: int = 0
     unchanged: int = 0
+    repaired: int = 0  # documents found partial (an interrupted run) and rewritten
     embedded: int = 0
     seconds: float = 0.0
     problems: list[Problem] = field(default_factory=list)
@@ -90,7 +95,7 @@ def chunks_of(doc: RawDocument, rules: CleaningRules, settings: Settings) -> lis
     )
 
 
-def _metadata(chunk: Chunk, doc: RawDocument, doc_hash: str) -> dict[str, Any]:
+def _metadata(chunk: Chunk, doc: RawDocument, doc_hash: str, count: int) -> dict[str, Any]:
     return {
         "source": chunk.source,
         "title": chunk.title,
@@ -99,22 +104,34 @@ def _metadata(chunk: Chunk, doc: RawDocument, doc_hash: str) -> dict[str, Any]:
         "tokens": chunk.tokens,
         "content_hash": chunk.content_hash,
         "doc_hash": doc_hash,
+        "doc_chunks": count,  # lets the collection alone tell a whole document from a partial
         "tags": ",".join(doc.tags),
         "url": doc.url,
     }
 
 
-def _existing(collection: Collection) -> dict[str, tuple[str, set[str]]]:
-    """source -> (doc_hash, chunk ids) of what the collection holds now."""
-    found: dict[str, tuple[str, set[str]]] = {}
-    got = collection.get(include=["metadatas"])
-    for chunk_id, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
-        source = str(meta.get("source", ""))
-        doc_hash, ids = found.get(source, (str(meta.get("doc_hash", "")), set()))
-        if doc_hash != meta.get("doc_hash"):
-            doc_hash = ""  # mixed fingerprints: an interrupted run; reprocess this document
-        ids.add(chunk_id)
-        found[source] = (doc_hash, ids)
+@dataclass
+class Held:
+    """What the collection holds of one document."""
+
+    hashes: set[str] = field(default_factory=set)
+    ids: set[str] = field(default_factory=set)
+    counts: set[int] = field(default_factory=set)  # the doc_chunks each chunk claims
+
+    def whole(self, doc_hash: str) -> bool:
+        """True when every chunk of the `doc_hash` version is there and nothing else."""
+        return self.hashes == {doc_hash} and self.counts == {len(self.ids)}
+
+
+def _existing(collection: Collection) -> dict[str, Held]:
+    """source -> what the collection holds of it (read page by page)."""
+    found: dict[str, Held] = {}
+    got = paged_get(collection, include=["metadatas"])
+    for chunk_id, meta in zip(got["ids"], got["metadatas"], strict=True):
+        held = found.setdefault(str(meta.get("source", "")), Held())
+        held.ids.add(chunk_id)
+        held.hashes.add(str(meta.get("doc_hash", "")))
+        held.counts.add(int(meta.get("doc_chunks", -1)))  # -1: written before counts existed
     return found
 
 
@@ -136,54 +153,134 @@ def ingest_lock(settings: Settings, wait_seconds: float = 30.0):  # type: ignore
         lock.release()
 
 
-def _upsert(
-    collection: Collection,
-    units_collection: Collection,
-    store: Store,
-    items: list[tuple[Chunk, dict[str, Any]]],
-    progress: ProgressFn | None,
-) -> int:
-    """Embed and write chunks and their quotable units; returns the number of chunks."""
-    done = 0
-    for start in range(0, len(items), EMBED_BATCH):
-        batch = items[start : start + EMBED_BATCH]
-        unit_rows = []
-        unit_texts = []
-        for chunk, _ in batch:
-            chunk_units = units(chunk.text)
-            header = next((u.text for u in chunk_units if u.kind == "row"), None)
-            for unit in chunk_units:
-                if unit.kind == "heading":
-                    continue
-                unit_rows.append((f"{chunk.id}:{unit.position}", unit, chunk))
-                # A bare row ("Ownership | CTO, IT department | …") embeds poorly; with its
-                # header spelled out it reads as the sentence it stands for.
-                unit_texts.append(
-                    row_as_sentence(unit.text, header) if unit.kind == "row" else unit.text
-                )
-        texts = [c.embed_text() for c, _ in batch] + unit_texts
-        vectors = embed_array(store.embeddings, texts)
-        # Units first: a reader that sees a chunk can always find its sentences.
-        if unit_rows:
-            units_collection.upsert(
-                ids=[uid for uid, _, _ in unit_rows],
-                documents=[u.text for _, u, _ in unit_rows],
-                embeddings=vectors[len(batch) :],  # type: ignore[arg-type]
-                metadatas=[
-                    {"chunk_id": c.id, "source": c.source, "position": u.position, "kind": u.kind}
-                    for _, u, c in unit_rows
-                ],
-            )
-        collection.upsert(
-            ids=[c.id for c, _ in batch],
-            documents=[c.text for c, _ in batch],
-            embeddings=vectors[: len(batch)],  # type: ignore[arg-type]
-            metadatas=[m for _, m in batch],  # type: ignore[misc]
+@dataclass
+class _Work:
+    """One document to (re)write."""
+
+    doc: RawDocument
+    doc_hash: str
+    chunks: list[Chunk]
+    old_ids: set[str]
+    pinned: bool
+
+    def entry(self, state: str) -> Entry:
+        return Entry(
+            source=self.doc.source,
+            title=self.doc.title,
+            path=str(self.doc.path.resolve()),
+            url=self.doc.url,
+            format=self.doc.path.suffix.lower().lstrip("."),
+            doc_hash=self.doc_hash,
+            chunks=len(self.chunks),
+            state=state,
+            pinned=self.pinned,
         )
-        done += len(batch)
-        if progress:
-            progress("embed", done, len(items))
-    return done
+
+
+def _batched(items: list[Any], size: int) -> Iterable[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _write(store: Store, registry: Registry, group: list[_Work]) -> int:
+    """Embed and write a group of whole documents; returns the number of chunks embedded.
+
+    Order matters for crash safety: the registry says 'writing' before Chroma is touched and
+    'complete' after; units go in before their chunks (a reader that sees a chunk finds its
+    sentences); new chunks go in before stale ones come out, so a reader never sees a document
+    missing. A run killed anywhere in between leaves a 'writing' row or a partial document,
+    which the next run redoes.
+    """
+    collection = store.collection(create=True)
+    units_coll = store.units(create=True)
+    assert collection is not None and units_coll is not None
+    registry.put(w.entry(WRITING) for w in group)
+    todo = [(w, c) for w in group for c in w.chunks if c.id not in w.old_ids]
+    chunk_vecs, rows, unit_vecs = embed_chunks(store.embeddings, [c for _, c in todo], False)
+    for part in _batched(list(range(len(rows))), WRITE_BATCH):
+        units_coll.upsert(
+            ids=[rows[i].id for i in part],
+            documents=[rows[i].unit.text for i in part],
+            embeddings=unit_vecs[part],  # type: ignore[arg-type]
+            metadatas=[
+                {
+                    "chunk_id": rows[i].chunk.id,
+                    "source": rows[i].chunk.source,
+                    "position": rows[i].unit.position,
+                    "kind": rows[i].unit.kind,
+                }
+                for i in part
+            ],
+        )
+    for part in _batched(list(range(len(todo))), WRITE_BATCH):
+        collection.upsert(
+            ids=[todo[i][1].id for i in part],
+            documents=[todo[i][1].text for i in part],
+            embeddings=chunk_vecs[part],  # type: ignore[arg-type]
+            metadatas=[_metadata(todo[i][1], todo[i][0].doc, todo[i][0].doc_hash, len(todo[i][0].chunks)) for i in part],  # type: ignore[misc]
+        )  # fmt: skip
+    # Chunks whose text did not change keep their vectors but take the new fingerprint, so the
+    # next run sees the document as unchanged (not "updated, embedded 0" forever).
+    kept = [(w, c) for w in group for c in w.chunks if c.id in w.old_ids]
+    for part in _batched(kept, WRITE_BATCH):
+        collection.update(
+            ids=[c.id for _, c in part],
+            metadatas=[_metadata(c, w.doc, w.doc_hash, len(w.chunks)) for w, c in part],  # type: ignore[misc]
+        )
+    for w in group:
+        new_ids = [c.id for c in w.chunks]
+        stale = sorted(w.old_ids - set(new_ids))
+        if stale:
+            collection.delete(ids=stale)
+        if stale or len(w.old_ids) < len(new_ids):  # also sweeps units a crash left behind
+            units_coll.delete(
+                where={"$and": [{"source": w.doc.source}, {"chunk_id": {"$nin": new_ids}}]}
+            )
+    registry.put(w.entry(COMPLETE) for w in group)
+    return len(todo)
+
+
+def _delete_sources(store: Store, registry: Registry, sources: list[str]) -> None:
+    """Remove documents from both collections, then from the registry (in that order, so a
+    crash in between leaves a row that the next prune deletes again)."""
+    collection = store.collection(create=True)
+    units_coll = store.units(create=True)
+    assert collection is not None and units_coll is not None
+    for part in _batched(sources, 100):
+        collection.delete(where={"source": {"$in": part}})
+        units_coll.delete(where={"source": {"$in": part}})
+    registry.forget(sources)
+
+
+def _pinned_documents(
+    entries: dict[str, Entry], settings: Settings, report: IngestReport
+) -> list[RawDocument]:
+    """Documents added by path earlier, reloaded from where they were found."""
+    pinned = [e for e in entries.values() if e.pinned]
+    present = [e for e in pinned if Path(e.path).is_file()]
+    for e in pinned:
+        if e not in present:
+            report.problems.append(
+                Problem(
+                    e.path,
+                    f"added by path but now missing; kept in the index "
+                    f"(`kb remove {e.path}` drops it)",
+                    fatal=False,
+                )
+            )
+    if not present:
+        return []
+    by_path = {e.path: e.source for e in present}
+    loaded = load_paths(
+        [Path(e.path) for e in present], settings.corpus_dir, settings.max_file_bytes
+    )
+    report.problems.extend(loaded.problems)
+    # A path outside the corpus is named relative to the working directory; keep the name it
+    # was first indexed under, so its chunk ids and citations stay the same.
+    return [
+        dataclasses.replace(d, source=by_path.get(str(d.path.resolve()), d.source))
+        for d in loaded.documents
+    ]
 
 
 def ingest(
@@ -197,34 +294,51 @@ def ingest(
 ) -> IngestReport:
     """Bring the collection in line with the files under `paths` (default: the corpus).
 
-    `prune` deletes chunks of documents no longer present; it defaults to on when ingesting
-    the whole corpus and off when specific paths are given (so adding one file keeps the rest).
+    `prune` deletes documents no longer present; it defaults to on when ingesting the whole
+    corpus and off when specific paths are given. Files given by path from outside the corpus
+    are pinned: a plain `kb ingest` keeps (and refreshes) them until `kb remove PATH`.
     """
     started = time.perf_counter()
     given = list(paths) if paths else []
     prune = (not given) if prune is None else prune
+    corpus_root = settings.corpus_dir.resolve()
     with ingest_lock(settings):
+        registry = Registry(settings)
+        if rebuild:
+            store.drop()
+            registry.clear()
+        collection = store.collection(create=True)
+        assert collection is not None
+        entries = registry.all()
         loaded: LoadResult = load_paths(
             given or [settings.corpus_dir], settings.corpus_dir, settings.max_file_bytes
         )
         report = IngestReport(problems=loaded.problems, missing_paths=loaded.missing_paths)
+        documents = {d.source: d for d in loaded.documents}
+        if not given:
+            for doc in _pinned_documents(entries, settings, report):
+                documents.setdefault(doc.source, doc)
         rules = load_rules(settings.corpus_dir / "cleaning.toml")
-        if rebuild:
-            store.drop()
-        collection = store.collection(create=True)
-        assert collection is not None
         existing = _existing(collection)
 
-        pending: list[tuple[Chunk, dict[str, Any]]] = []
-        stale_ids: list[str] = []
-        for doc in loaded.documents:
+        work: list[_Work] = []
+        settle: list[Entry] = []  # registry rows to bring in line without touching Chroma
+        for doc in documents.values():
             doc_hash = fingerprint(doc, rules, settings)
-            old_hash, old_ids = existing.get(doc.source, ("", set()))
-            if old_hash == doc_hash:
+            held = existing.get(doc.source, Held())
+            entry = entries.get(doc.source)
+            pinned = (entry is not None and entry.pinned) or (
+                bool(given) and not doc.path.resolve().is_relative_to(corpus_root)
+            )
+            if held.whole(doc_hash) and (entry is None or entry.state == COMPLETE):
                 report.unchanged += 1
                 report.per_file[doc.source] = "unchanged"
                 report.files += 1
-                report.chunks += len(old_ids)
+                report.chunks += len(held.ids)
+                done = _Work(doc, doc_hash, [], held.ids, pinned).entry(COMPLETE)
+                done = dataclasses.replace(done, chunks=len(held.ids))
+                if entry != done:
+                    settle.append(done)
                 continue
             try:
                 chunks = chunks_of(doc, rules, settings)
@@ -237,41 +351,79 @@ def ingest(
                 continue
             report.files += 1
             report.chunks += len(chunks)
-            new_ids = {c.id for c in chunks}
-            pending.extend((c, _metadata(c, doc, doc_hash)) for c in chunks if c.id not in old_ids)
-            stale_ids.extend(old_ids - new_ids)
-            if old_ids:
-                report.updated += 1
-                report.per_file[doc.source] = "updated"
+            work.append(_Work(doc, doc_hash, chunks, held.ids, pinned))
+            if held.hashes == {doc_hash} or (entry is not None and entry.doc_hash == doc_hash):
+                status = "repaired"  # the same version, left partial by an interrupted run
             else:
-                report.added += 1
-                report.per_file[doc.source] = "added"
+                status = "updated" if held.ids else "added"
+            setattr(report, status, getattr(report, status) + 1)
+            report.per_file[doc.source] = status
 
+        gone: list[str] = []
         if prune:
-            present = {d.source for d in loaded.documents}
-            for source, (_, ids) in existing.items():
-                if source not in present:
-                    stale_ids.extend(ids)
+            kept = set(documents) | {s for s, e in entries.items() if e.pinned}
+            gone = sorted((set(existing) | set(entries)) - kept)
+            for source in gone:
+                if source in existing:
                     report.deleted += 1
                     report.per_file[source] = "deleted"
 
-        # New chunks go in before stale ones come out, so a query mid-ingest never sees a
-        # document missing; a crash between the two leaves extra chunks that the next run
-        # removes (their doc_hash no longer matches), never a half-indexed document.
-        units_collection = store.units(create=True)
-        assert units_collection is not None
-        report.embedded = _upsert(collection, units_collection, store, pending, progress)
-        if stale_ids:
-            collection.delete(ids=stale_ids)
-            units_collection.delete(where={"chunk_id": {"$in": stale_ids}})
-        _stamp(collection)
+        registry.put(settle)
+        total = sum(1 for w in work for c in w.chunks if c.id not in w.old_ids)
+        if progress:
+            progress("embed", 0, total)
+        group: list[_Work] = []
+        for n, w in enumerate(work):
+            group.append(w)
+            if sum(len(g.chunks) for g in group) >= EMBED_BATCH or n == len(work) - 1:
+                report.embedded += _write(store, registry, group)
+                group = []
+                if progress:
+                    progress("embed", report.embedded, total)
+        if gone:
+            _delete_sources(store, registry, gone)
+        if work or gone:
+            _stamp(collection)  # an ingest that changed nothing changes nothing readers see
     report.seconds = time.perf_counter() - started
     log.info(
-        "ingest: %d files, %d chunks, +%d ~%d -%d =%d, embedded %d in %.2fs",
+        "ingest: %d files, %d chunks, +%d ~%d -%d =%d repaired %d, embedded %d in %.2fs",
         report.files, report.chunks, report.added, report.updated, report.deleted,
-        report.unchanged, report.embedded, report.seconds,
+        report.unchanged, report.repaired, report.embedded, report.seconds,
     )  # fmt: skip
     return report
+
+
+def remove(paths: Iterable[Path], settings: Settings, store: Store) -> list[str]:
+    """Remove documents (files, or every document under a folder) from the index on purpose.
+
+    A path is matched by the name it was indexed under and by its absolute path, so a file
+    added from outside the corpus is found whatever the working directory. Returns the
+    sources removed.
+    """
+    with ingest_lock(settings):
+        registry = Registry(settings)
+        entries = registry.all()
+        collection = store.collection()
+        held = set(_existing(collection)) if collection is not None else set()
+        known = held | set(entries)
+        wanted: set[str] = set()
+        for path in paths:
+            absolute = path.resolve()
+            name = source_name(path, settings.corpus_dir)
+            for source in known:
+                entry = entries.get(source)
+                where = Path(entry.path) if entry and entry.path else None
+                if (
+                    source == name
+                    or source.startswith(name.rstrip("/") + "/")
+                    or (where is not None and (where == absolute or where.is_relative_to(absolute)))
+                ):
+                    wanted.add(source)
+        if wanted:
+            _delete_sources(store, registry, sorted(wanted))
+            if collection is not None:
+                _stamp(collection)
+    return sorted(wanted)
 
 
 def _stamp(collection: Collection) -> None:

@@ -64,10 +64,11 @@ def run_ingest(
         transient=True,
         disable=quiet,
     ) as progress:
-        task = progress.add_task("embedding chunks", total=None)
+        task = progress.add_task("loading and chunking", total=None)
 
         def on_progress(stage: str, done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
+            # The ingest counts the chunks to embed before embedding, then reports per batch.
+            progress.update(task, description="embedding chunks", completed=done, total=total)
 
         return ingest(paths, settings, store, rebuild=rebuild, progress=on_progress)
 
@@ -93,38 +94,53 @@ def ingest_command(
         err.print(f"[{style}]skipped[/] {problem.path}: {problem.reason}" if problem.fatal
                   else f"[{style}]warning[/] {problem.path}: {problem.reason}")  # fmt: skip
     table = Table(title="Ingest", show_header=True)
-    for column in (
-        "files",
-        "chunks",
-        "added",
-        "updated",
-        "deleted",
-        "unchanged",
-        "embedded",
-        "seconds",
-    ):
+    counts = ["files", "chunks", "added", "updated", "deleted", "unchanged", "embedded"]
+    if report.repaired:
+        counts.insert(6, "repaired")  # documents an interrupted run had left partial
+    for column in (*counts, "seconds"):
         table.add_column(column, justify="right")
-    table.add_row(
-        *(str(getattr(report, c)) for c in ("files", "chunks", "added", "updated", "deleted", "unchanged", "embedded")),
-        f"{report.seconds:.2f}",
-    )  # fmt: skip
+    table.add_row(*(str(getattr(report, c)) for c in counts), f"{report.seconds:.2f}")
     console.print(table)
     if not report.ok:
         reason = "a given path does not exist" if report.missing_paths else "nothing was ingested"
         raise _fail(reason)
 
 
+@app.command("remove")
+def remove_command(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders to take out of the index.")],
+) -> None:
+    """Remove documents from the index on purpose (e.g. ones added with `kb ingest PATH`)."""
+    from bot.runtime.embeddings import make_embeddings
+    from bot.runtime.store import IndexMismatchError, StoreUnavailableError, open_store
+    from ingest.index import IngestError, remove
+
+    settings = _settings()
+    try:
+        removed = remove(paths, settings, open_store(settings, make_embeddings(settings)))
+    except (IngestError, IndexMismatchError, StoreUnavailableError) as exc:
+        raise _fail(str(exc)) from None
+    if not removed:
+        raise _fail("not in the index: " + ", ".join(str(p) for p in paths))
+    for source in removed:
+        console.print(f"removed {source}")
+    inside = [
+        p for p in paths if p.exists() and p.resolve().is_relative_to(settings.corpus_dir.resolve())
+    ]
+    if inside:
+        err.print("[yellow]note[/] still in the corpus folder: the next `kb ingest` adds it back")
+
+
 def index_status(settings: Settings) -> dict[str, Any]:
-    """Where the index lives and what it holds."""
+    """Where the index lives and what it holds (read page by page)."""
     from bot.runtime.embeddings import make_embeddings
     from bot.runtime.store import open_store
+    from ingest.status import documents_overview
 
     store = open_store(settings, make_embeddings(settings))
     coll = store.collection()
-    sources: dict[str, int] = {}
-    if coll is not None:
-        for meta in coll.get(include=["metadatas"])["metadatas"] or []:
-            sources[str(meta.get("source"))] = sources.get(str(meta.get("source")), 0) + 1
+    docs = documents_overview(settings, store) if coll is not None else []
+    sources = {d["source"]: d["chunks"] for d in docs}
     meta = (coll.metadata or {}) if coll is not None else {}
     return {
         "chroma": settings.chroma_url or (
@@ -137,6 +153,7 @@ def index_status(settings: Settings) -> dict[str, Any]:
         "documents": len(sources),
         "chunks": sum(sources.values()),
         "sources": sources,
+        "document_list": docs,
     }  # fmt: skip
 
 
@@ -161,10 +178,11 @@ def status(
     if not info["exists"]:
         console.print("No index yet: run [bold]kb ingest[/] (or just [bold]kb ask[/]).")
         return
-    sources = Table("source", "chunks", title="Documents")
-    for source, count in sorted(info["sources"].items()):
-        sources.add_row(source, str(count))
-    console.print(sources)
+    listing = Table("title", "source", "chunks", title="Documents")
+    for doc in info["document_list"]:
+        pinned = " [dim](added by path)[/]" if doc["added_by_path"] else ""
+        listing.add_row(doc["title"] or "—", doc["source"] + pinned, str(doc["chunks"]))
+    console.print(listing)
 
 
 def _load_bot(settings: Settings, quiet: bool) -> Any:

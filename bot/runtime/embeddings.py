@@ -98,6 +98,10 @@ class OnnxMiniLM(Embeddings):
 
     def _embed_batch(self, encodings: list[Any]) -> np.ndarray:
         """Vectors of tokenized texts, padded to the longest of this batch."""
+        return _pool(*self._hidden_batch(encodings))
+
+    def _hidden_batch(self, encodings: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+        """Token-level hidden states (batch, seq, 384) and the attention mask of a batch."""
         width = max(len(e.ids) for e in encodings)
         ids = np.zeros((len(encodings), width), dtype=np.int64)  # [PAD] is id 0
         mask = np.zeros_like(ids)
@@ -108,31 +112,66 @@ class OnnxMiniLM(Embeddings):
         session = self._session  # loads the model (and its input names) on first use
         if "token_type_ids" in self._input_names:
             feeds["token_type_ids"] = np.zeros_like(ids)
-        hidden = session.run(None, feeds)[0]  # (batch, seq, 384)
-        weights = mask[..., None].astype(np.float32)
-        pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return pooled / np.clip(norms, 1e-12, None)
+        return session.run(None, feeds)[0], mask  # hidden: (batch, seq, 384)
 
-    def embed_array(self, texts: list[str]) -> np.ndarray:
-        """Embeddings as a float32 array of shape (len(texts), 384)."""
-        if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        encodings = self._tokenizer.encode_batch(texts)
+    def _batches(self, encodings: list[Any]) -> list[list[int]]:
+        """Indices of `encodings` grouped into length-sorted batches under the token budget."""
         # Batches of similar length under a token budget: a padded batch costs its longest
         # text times its size, so one 256-token text must not pad eight short ones (measured:
         # a 256-token text takes ~55 ms here, a short query ~3 ms).
-        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
-        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
+        batches: list[list[int]] = []
         batch: list[int] = []
         for i in order:
             width = len(encodings[i].ids)  # the longest so far, since sorted
             if batch and ((len(batch) + 1) * width > TOKEN_BUDGET or len(batch) == BATCH_SIZE):
-                out[batch] = self._embed_batch([encodings[j] for j in batch])
+                batches.append(batch)
                 batch = []
             batch.append(i)
-        out[batch] = self._embed_batch([encodings[j] for j in batch])
+        if batch:
+            batches.append(batch)
+        return batches
+
+    def embed_array(self, texts: list[str]) -> np.ndarray:
+        """Embeddings as a float32 array of shape (len(texts), 384)."""
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        if not texts:
+            return out
+        encodings = self._tokenizer.encode_batch(texts)
+        for batch in self._batches(encodings):
+            out[batch] = self._embed_batch([encodings[j] for j in batch])
         return out
+
+    def embed_with_spans(
+        self, texts: list[str], spans: list[list[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[list[np.ndarray | None]]]:
+        """Vectors of `texts` and of character spans inside them, from one forward pass.
+
+        A span's vector mean-pools the hidden states of the tokens it covers in its text's own
+        pass, so a chunk's sentences cost no second embedding run. A span that reaches past the
+        256-token truncation gets None (the caller embeds it on its own).
+        """
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        span_vecs: list[list[np.ndarray | None]] = [[None] * len(s) for s in spans]
+        if not texts:
+            return out, span_vecs
+        encodings = self._tokenizer.encode_batch(texts)
+        for batch in self._batches(encodings):
+            hidden, mask = self._hidden_batch([encodings[j] for j in batch])
+            out[batch] = _pool(hidden, mask)
+            for row, j in enumerate(batch):
+                offsets = encodings[j].offsets
+                special = encodings[j].special_tokens_mask
+                tokens = [k for k in range(len(offsets)) if not special[k]]
+                covered = offsets[tokens[-1]][1] if tokens else 0
+                for n, (start, end) in enumerate(spans[j]):
+                    if end > covered:
+                        continue  # truncated away: embed alone
+                    picked = [k for k in tokens if offsets[k][0] < end and offsets[k][1] > start]
+                    if picked:
+                        vec = hidden[row, picked].mean(axis=0)
+                        span_vecs[j][n] = vec / max(float(np.linalg.norm(vec)), 1e-12)
+        return out, span_vecs
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """Embed a list of passages."""
@@ -210,6 +249,14 @@ class OpenAIEmbeddingsAdapter(Embeddings):
         return self._inner.embed_query(text)
 
 
+def _pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Mean-pool hidden states over the attention mask, then L2-normalise."""
+    weights = mask[..., None].astype(np.float32)
+    pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+    norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+    return pooled / np.clip(norms, 1e-12, None)
+
+
 def make_embeddings(settings: Settings) -> Embeddings:
     """The embedder chosen by `KB_EMBEDDER`."""
     match settings.embedder:
@@ -227,6 +274,35 @@ def embed_array(embeddings: Embeddings, texts: list[str]) -> np.ndarray:
     if isinstance(embeddings, OnnxMiniLM):
         return embeddings.embed_array(texts)
     return np.asarray(embeddings.embed_documents(texts), dtype=np.float32)
+
+
+def embed_with_spans(
+    embeddings: Embeddings, texts: list[str], spans: list[list[tuple[int, int]]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Vectors of `texts` and of the character spans in them (all spans, flattened in order).
+
+    The ONNX model pools span vectors from the texts' own forward pass; spans it cannot cover
+    (past the truncation) and other backends embed the span's substring on its own.
+    """
+    pooled: list[list[np.ndarray | None]]
+    if isinstance(embeddings, OnnxMiniLM):
+        vectors, pooled = embeddings.embed_with_spans(texts, spans)
+    else:
+        vectors = embed_array(embeddings, texts)
+        pooled = [[None] * len(s) for s in spans]
+    flat: list[np.ndarray | None] = [v for row in pooled for v in row]
+    missing = [
+        texts[i][a:b]
+        for i, row in enumerate(spans)
+        for n, (a, b) in enumerate(row)
+        if pooled[i][n] is None
+    ]
+    extra = iter(embed_array(embeddings, missing))
+    dim = vectors.shape[1] if len(vectors) else int(getattr(embeddings, "dimension", 384))
+    out = np.zeros((len(flat), dim), dtype=np.float32)
+    for n, vec in enumerate(flat):
+        out[n] = vec if vec is not None else next(extra)
+    return vectors, out
 
 
 def model_name(embeddings: Embeddings) -> str:

@@ -184,6 +184,35 @@ def _is_not_found(exc: Exception) -> bool:
     return "notfound" in text or "does not exist" in text or "not found" in text
 
 
+PAGE_SIZE = 5000  # rows per Chroma `get`: its SQLite backend refuses > ~32k variables per query
+
+
+def paged_get(
+    collection: Collection,
+    *,
+    where: dict[str, Any] | None = None,
+    include: list[str] | None = None,
+    page: int = PAGE_SIZE,
+) -> dict[str, list[Any]]:
+    """Everything `collection.get(where=…, include=…)` returns, read `page` rows at a time.
+
+    Returns a dict like Chroma's: `ids` plus one list per included field (`documents`,
+    `metadatas`, `embeddings`), in the collection's order.
+    """
+    fields = list(include or [])
+    out: dict[str, list[Any]] = {"ids": [], **{f: [] for f in fields}}
+    offset = 0
+    while True:
+        got = collection.get(where=where, include=fields, limit=page, offset=offset)  # type: ignore[arg-type]
+        out["ids"].extend(got["ids"])
+        for f in fields:
+            values = got.get(f)  # type: ignore[misc]
+            out[f].extend(list(values) if values is not None else [None] * len(got["ids"]))
+        if len(got["ids"]) < page:
+            return out
+        offset += page
+
+
 def open_store(settings: Settings, embeddings: Embeddings) -> Store:
     """Our store from settings."""
     return Store(client=make_client(settings), embeddings=embeddings, name=settings.collection)
