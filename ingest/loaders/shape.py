@@ -1,0 +1,89 @@
+"""The plain-text shape every loader emits, which `ingest.clean` and `ingest.chunk` parse:
+
+- a heading is one line `#`…`######` + space + text, its level from the document's markup;
+- a paragraph is one line (soft wraps joined, inline markup reduced to its text), with a
+  blank line between blocks;
+- a list item is one line `- text`, indented two spaces per nesting level, items consecutive;
+- a table row is one line `cell | cell | … |`, rows consecutive;
+- a line of code is its own line (commands stay quotable); one starting with `#` is indented
+  by a space so that it is not read as a heading.
+
+Hand-written because no library emits this exact shape; each loader uses a parser library for
+the format itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class LoaderError(Exception):
+    """The file cannot be turned into text; the message is the reason shown to the user."""
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A loaded file: its text in the shared shape, a title if the format has one, warnings."""
+
+    text: str
+    title: str = ""
+    warnings: tuple[str, ...] = ()
+
+
+def inline(text: str) -> str:
+    """One line of text: whitespace runs (including soft line breaks) collapsed to a space."""
+    return " ".join(text.split())
+
+
+@dataclass
+class Blocks:
+    """Collects blocks in reading order and renders them in the shared shape."""
+
+    _blocks: list[tuple[str, list[str]]] = field(default_factory=list)
+
+    def heading(self, level: int, text: str) -> None:
+        text = inline(text).strip("#").strip()
+        if text:
+            self._add("heading", f"{'#' * max(1, min(level, 6))} {text}")
+
+    def paragraph(self, text: str) -> None:
+        text = inline(text)
+        if text:
+            self._add("paragraph", text)
+
+    def item(self, text: str, depth: int = 0) -> None:
+        text = inline(text)
+        if text:
+            self._add("list", f"{'  ' * depth}- {text}", join=True)
+
+    def row(self, cells: list[str]) -> None:
+        cells = [inline(c).replace("|", "/") for c in cells]
+        if any(cells):
+            self._add("table", " | ".join(cells) + " |", join=True)
+
+    def code(self, text: str) -> None:
+        lines = [line.strip() for line in text.strip("\n").splitlines() if line.strip()]
+        for line in lines:
+            # A shell comment ("# install") must not read as a heading: indent it one space.
+            self._add("code", f" {line}" if line.startswith("#") else line, join=True)
+
+    def end_group(self) -> None:
+        """End the current list or table, so the next one starts a new block."""
+        self._blocks.append(("break", []))
+
+    def _add(self, kind: str, line: str, join: bool = False) -> None:
+        last = self._blocks[-1] if self._blocks else None
+        if join and last is not None and last[0] == kind:
+            last[1].append(line)
+        else:
+            self._blocks.append((kind, [line]))
+
+    def render(self) -> str:
+        parts = ["\n".join(lines) for kind, lines in self._blocks if kind != "break" and lines]
+        return "\n\n".join(parts) + "\n" if parts else ""
+
+    def first_heading(self) -> str:
+        for kind, lines in self._blocks:
+            if kind == "heading":
+                return lines[0].lstrip("#").strip()
+        return ""
