@@ -24,13 +24,19 @@ console = Console()
 err = Console(stderr=True)
 
 
+def flag(*names: str, help: str) -> Any:
+    """A boolean option shown as a plain flag: typer's help would print `<bool>` after it,
+    which reads as if it took a value (`kb ask --json true …` then fails)."""
+    return typer.Option(*names, help=help, metavar="")
+
+
 def _settings(**overrides: Any) -> Settings:
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
 
 
 @app.callback()
 def main(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug detail.")] = False,
+    verbose: Annotated[bool, flag("--verbose", "-v", help="Log debug detail.")] = False,
 ) -> None:
     """kb: answers questions from the knowledge base (offline by default)."""
     logging.basicConfig(
@@ -77,7 +83,7 @@ def ingest_command(
     paths: Annotated[
         list[Path] | None, typer.Argument(help="Files or folders (default: the corpus).")
     ] = None,
-    rebuild: Annotated[bool, typer.Option(help="Drop the index and start over.")] = False,
+    rebuild: Annotated[bool, flag("--rebuild", help="Drop the index and start over.")] = False,
 ) -> None:
     """Load, clean, chunk and embed documents into Chroma (incrementally)."""
     from bot.runtime.store import IndexMismatchError, StoreUnavailableError
@@ -142,7 +148,7 @@ def index_status(settings: Settings) -> dict[str, Any]:
 
 @app.command()
 def status(
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: Annotated[bool, flag("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show the data directory or server, collection, embedding model, documents and chunks."""
     from bot.runtime.store import IndexMismatchError, StoreUnavailableError
@@ -221,7 +227,7 @@ def _answer_or_fail(fn: Any, *args: Any, **kwargs: Any) -> Any:
 @app.command()
 def ask(
     question: Annotated[str, typer.Argument(help="Your question.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print the Answer JSON.")] = False,
+    as_json: Annotated[bool, flag("--json", help="Print the Answer JSON.")] = False,
     llm: Annotated[
         str | None, typer.Option(help="Answer backend: local or openai (default: from settings).")
     ] = None,
@@ -233,7 +239,7 @@ def ask(
 @app.command()
 def classify(
     initiative: Annotated[str, typer.Argument(help="The initiative to classify.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print the Answer JSON.")] = False,
+    as_json: Annotated[bool, flag("--json", help="Print the Answer JSON.")] = False,
     llm: Annotated[str | None, typer.Option(help="local or openai.")] = None,
 ) -> None:
     """Is this an IT initiative, a digital initiative, or both?"""
@@ -285,7 +291,7 @@ def slack_command() -> None:
 def feedback_command(
     fmt: Annotated[str, typer.Option("--format", help="csv or json.")] = "json",
     as_eval: Annotated[
-        bool, typer.Option("--as-eval", help="Print 👎 votes as candidate eval cases (JSONL).")
+        bool, flag("--as-eval", help="Print 👎 votes as candidate eval cases (JSONL).")
     ] = False,
 ) -> None:
     """Export the 👍/👎 feedback collected in Slack."""
