@@ -14,7 +14,13 @@ the format itself.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+
+# Markup often leaves a space before closing punctuation ("<a>open()</a>\n," -> "open() ,")
+# or after an opening bracket; prose never wants it.
+_SPACE_BEFORE = re.compile(r"(?<=\S)\s+(?=[,.;:!?)\]](?:\s|$))")
+_SPACE_AFTER = re.compile(r"(?<=[(\[])\s+")
 
 
 class LoaderError(Exception):
@@ -31,8 +37,10 @@ class Loaded:
 
 
 def inline(text: str) -> str:
-    """One line of text: whitespace runs (including soft line breaks) collapsed to a space."""
-    return " ".join(text.split())
+    """One line of text: whitespace runs (including soft line breaks) collapsed to a space,
+    none before closing punctuation or after an opening bracket."""
+    text = " ".join(text.split())
+    return _SPACE_AFTER.sub("", _SPACE_BEFORE.sub("", text))
 
 
 @dataclass
