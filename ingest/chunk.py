@@ -26,6 +26,7 @@ from bot.runtime.tokens import count_tokens, get_encoding
 _NUMBERED = re.compile(r"^(?P<indent>\s*)(?P<num>\d{1,2})[.)]\s+(?P<name>.+)$")
 _BULLET = re.compile(r"^\s*(?:[•\-*·▪◦]|\d{1,2}[.)])\s+\S")
 _ATX = re.compile(r"^(?P<marks>#{1,6})\s+(?P<name>\S.*)$")
+_SECTION_NUMBER = re.compile(r"^\d{1,3}(?:\.\d{1,3})*\.?\s+(?=\S)")  # "4.1. Creating…"
 
 
 @dataclass(frozen=True)
@@ -118,8 +119,11 @@ def _parse(text: str, title: str, encoding: str) -> list[_Piece]:
         if level is not None:
             if marked:
                 stripped = _ATX.sub(r"\g<name>", stripped).strip()
-            name = _heading_name(stripped)
-            if re.sub(r"\W+", "", name.lower()) == title_key or not name:
+                name = _SECTION_NUMBER.sub("", stripped).rstrip(":").strip()
+            else:
+                name = _heading_name(stripped)
+            keys = {re.sub(r"\W+", "", n.lower()) for n in (name, stripped)}
+            if title_key in keys or not name:
                 i += 1
                 continue  # the document's own title line is not a section
             while stack and stack[-1][0] >= level:

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from bot.runtime.settings import Settings
@@ -94,30 +95,37 @@ def ingest_command(
         report = run_ingest(settings, paths, rebuild)
     except (IngestError, IndexMismatchError, StoreUnavailableError) as exc:
         raise _fail(str(exc)) from None
-    for problem in report.problems:
-        style = "red" if problem.fatal else "yellow"
-        err.print(f"[{style}]skipped[/] {problem.path}: {problem.reason}" if problem.fatal
-                  else f"[{style}]warning[/] {problem.path}: {problem.reason}")  # fmt: skip
+    for problem in report.problems:  # one line per file that was not ingested (or warned)
+        if problem.fatal:
+            err.print(f"[red]skipped[/] {escape(problem.path)}: {escape(problem.reason)}")
+        else:
+            err.print(f"[yellow]warning[/] {escape(problem.path)}: {escape(problem.reason)}")
     table = Table(title="Ingest", show_header=True)
-    for column in (
-        "files",
-        "chunks",
-        "added",
-        "updated",
-        "deleted",
-        "unchanged",
-        "embedded",
-        "seconds",
-    ):
+    columns = ("files", "chunks", "added", "updated", "deleted", "unchanged", "embedded")
+    for column in (*columns, "seconds"):
         table.add_column(column, justify="right")
-    table.add_row(
-        *(str(getattr(report, c)) for c in ("files", "chunks", "added", "updated", "deleted", "unchanged", "embedded")),
-        f"{report.seconds:.2f}",
-    )  # fmt: skip
+    table.add_row(*(str(getattr(report, c)) for c in columns), f"{report.seconds:.2f}")
     console.print(table)
+    console.print(ingest_summary(report))
     if not report.ok:
         reason = "a given path does not exist" if report.missing_paths else "nothing was ingested"
         raise _fail(reason)
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {name}" for name, n in counts.items())
+
+
+def ingest_summary(report: Any) -> str:
+    """One line: files ingested per format, files skipped per reason."""
+    ingested = sum(report.formats.values())
+    line = f"ingested {ingested} file{'s' if ingested != 1 else ''}"
+    if report.formats:
+        line += f" ({_counts(report.formats)})"
+    skipped = report.skipped
+    total = sum(skipped.values())
+    line += f"; skipped {total}" + (f" ({_counts(skipped)})" if skipped else "")
+    return line
 
 
 def index_status(settings: Settings) -> dict[str, Any]:
@@ -128,9 +136,12 @@ def index_status(settings: Settings) -> dict[str, Any]:
     store = open_store(settings, make_embeddings(settings))
     coll = store.collection()
     sources: dict[str, int] = {}
+    titles: dict[str, str] = {}
     if coll is not None:
         for meta in coll.get(include=["metadatas"])["metadatas"] or []:
-            sources[str(meta.get("source"))] = sources.get(str(meta.get("source")), 0) + 1
+            source = str(meta.get("source"))
+            sources[source] = sources.get(source, 0) + 1
+            titles.setdefault(source, str(meta.get("title") or ""))
     meta = (coll.metadata or {}) if coll is not None else {}
     return {
         "chroma": settings.chroma_url or (
@@ -143,6 +154,7 @@ def index_status(settings: Settings) -> dict[str, Any]:
         "documents": len(sources),
         "chunks": sum(sources.values()),
         "sources": sources,
+        "titles": titles,
     }  # fmt: skip
 
 
@@ -167,9 +179,9 @@ def status(
     if not info["exists"]:
         console.print("No index yet: run [bold]kb ingest[/] (or just [bold]kb ask[/]).")
         return
-    sources = Table("source", "chunks", title="Documents")
-    for source, count in sorted(info["sources"].items()):
-        sources.add_row(source, str(count))
+    sources = Table("title", "path", "chunks", title="Documents")
+    for source, count in sorted(info["sources"].items(), key=lambda s: info["titles"][s[0]]):
+        sources.add_row(escape(info["titles"][source] or source), escape(source), str(count))
     console.print(sources)
 
 
@@ -191,7 +203,6 @@ def _load_bot(settings: Settings, quiet: bool) -> Any:
 
 def print_answer(result: Any) -> None:
     """Render an Answer with rich: text, label badge, numbered sources."""
-    from rich.markup import escape
     from rich.panel import Panel
 
     title = "Not in the knowledge base" if result.abstained else "Answer"

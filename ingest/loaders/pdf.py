@@ -66,7 +66,10 @@ def _drop_running_lines(pages: list[list[str]]) -> list[list[str]]:
 def to_blocks(pages: list[list[str]], outline: dict[str, int]) -> Blocks:
     """Visual lines of each page as paragraphs, headings and list items."""
     lengths = [len(ln) for lines in pages for ln in lines if len(ln) > 20]
-    width = statistics.quantiles(lengths, n=10)[7] if len(lengths) >= 10 else 80
+    # the page's typical full line: a high percentile, robust to a few overlong lines
+    width = (
+        statistics.quantiles(lengths, n=10)[7] if len(lengths) >= 10 else max(lengths, default=80)
+    )
     blocks = Blocks()
     current: list[str] = []
     is_item = False
