@@ -8,17 +8,13 @@ from __future__ import annotations
 
 import io
 import re
-import statistics
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from ingest.loaders.shape import Blocks, Loaded, LoaderError
+from ingest.loaders.shape import Blocks, Loaded, LoaderError, join_wrapped, typical_width
 
-_BULLET = re.compile(r"^(?:[•◦▪▫●○■□‣⁃*–-]|\d{1,2}[.)])\s+")
 _PAGE_NUMBER = re.compile(r"(?:page\s+)?\d{1,4}(?:\s*(?:/|of)\s*\d{1,4})?", re.IGNORECASE)
-# A line shorter than this share of the page's typical line ends its paragraph.
-SHORT_LINE = 0.7
 
 
 def _key(text: str) -> str:
@@ -65,48 +61,23 @@ def _drop_running_lines(pages: list[list[str]]) -> list[list[str]]:
 
 def to_blocks(pages: list[list[str]], outline: dict[str, int]) -> Blocks:
     """Visual lines of each page as paragraphs, headings and list items."""
-    lengths = [len(ln) for lines in pages for ln in lines if len(ln) > 20]
-    # the page's typical full line: a high percentile, robust to a few overlong lines
-    width = (
-        statistics.quantiles(lengths, n=10)[7] if len(lengths) >= 10 else max(lengths, default=80)
-    )
+    width = typical_width([line for lines in pages for line in lines])
     blocks = Blocks()
-    current: list[str] = []
-    is_item = False
+    run: list[str] = []  # lines between two headings; a paragraph may cross a page break
 
-    def flush() -> None:
-        nonlocal is_item
-        text = ""
-        for part in current:
-            if text.endswith("-") and part[:1].islower():
-                text = text[:-1] + part  # re-join a word hyphenated across lines
-            else:
-                text = f"{text} {part}" if text else part
-        if text:
+    def emit() -> None:
+        for is_item, text in join_wrapped(run, width):
             blocks.item(text) if is_item else blocks.paragraph(text)
-        current.clear()
-        is_item = False
+        run.clear()
 
     for lines in pages:
         for line in lines:
-            if not line:
-                flush()
-                continue
-            if _key(line) in outline:
-                flush()
+            if line and _key(line) in outline:
+                emit()
                 blocks.heading(outline[_key(line)] + 1, line)
-                continue
-            bullet = _BULLET.match(line)
-            if bullet:
-                flush()
-                current.append(line[bullet.end() :])
-                is_item = True
             else:
-                current.append(line)
-            if len(line) < SHORT_LINE * width:
-                flush()
-        # a paragraph may continue on the next page: no flush here
-    flush()
+                run.append(line)
+    emit()
     return blocks
 
 

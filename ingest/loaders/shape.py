@@ -95,3 +95,59 @@ class Blocks:
             if kind == "heading":
                 return lines[0].lstrip("#").strip()
         return ""
+
+
+# A list item at the start of a visual line: a bullet symbol or "1." / "a)".
+LIST_START = re.compile(r"^(?:[•◦▪▫●○■□‣⁃*–-]|\d{1,2}[.)]|[a-z][.)])\s+")
+# A visual line shorter than this share of the text's full line ends its paragraph.
+SHORT_LINE = 0.7
+
+
+def typical_width(lines: list[str]) -> int:
+    """Length of a full visual line: a high percentile of the longer lines' lengths."""
+    lengths = sorted(len(line) for line in lines if len(line) > 20)
+    if not lengths:
+        return 80
+    return lengths[min(len(lengths) - 1, int(len(lengths) * 0.8))]
+
+
+def join_wrapped(lines: list[str], width: int) -> list[tuple[bool, str]]:
+    """Visual lines re-joined into (is_list_item, text) paragraphs.
+
+    A paragraph ends at a blank line, at a line shorter than SHORT_LINE of `width` (its last
+    line, or a heading), or before a line starting a list item; a word hyphenated across a line
+    break is joined again. Hand-written: layout-based unwrapping is a few lines, and the text
+    splitters in LangChain split text, they do not re-join it.
+    """
+    out: list[tuple[bool, str]] = []
+    current: list[str] = []
+    item = False
+
+    def flush() -> None:
+        nonlocal item
+        text = ""
+        for part in current:
+            if text.endswith("-") and part[:1].islower() and not text.endswith(" -"):
+                text = text[:-1] + part
+            else:
+                text = f"{text} {part}" if text else part
+        if text:
+            out.append((item, text))
+        current.clear()
+        item = False
+
+    for raw in lines:
+        line = " ".join(raw.split())
+        if not line:
+            flush()
+            continue
+        start = LIST_START.match(line)
+        if start:
+            flush()
+            item = True
+            line = line[start.end() :]
+        current.append(line)
+        if len(line) < SHORT_LINE * width:
+            flush()
+    flush()
+    return out

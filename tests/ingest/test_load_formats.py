@@ -140,3 +140,30 @@ def test_symlinks_are_followed_only_inside_the_corpus_root(tmp_path: Path) -> No
     assert set(refused) == {"env.txt", "linked_dir"}
     assert all(p.kind == "outside root" for p in refused.values())
     assert "sk-secret-value" not in " ".join(d.text for d in result.documents)
+
+
+def test_hard_wrapped_text_is_rejoined_but_one_line_paragraphs_are_kept(tmp_path: Path) -> None:
+    wrapped = tmp_path / "wrapped.txt"
+    wrapped.write_text(
+        "Backup Policy\n\n"
+        "Every production database is backed up each night to a second region, and\n"
+        "the copies are kept for thirty-five days. Restores are tested once a\n"
+        "month by the operations team on a randomly chosen database.\n\n"
+        "- Backups are encrypted with keys that the security team\n"
+        "  rotates every year.\n"
+        "- Restore tests are logged.\n"
+    )
+    doc = _load_one(wrapped)
+    sentences = _sentences(_chunks(doc))
+    assert (
+        "Every production database is backed up each night to a second region, and the "
+        "copies are kept for thirty-five days." in sentences
+    )
+    assert "- Backups are encrypted with keys that the security team rotates every year." in (
+        doc.text.splitlines()
+    )
+    flat = tmp_path / "flat" / "flat.txt"
+    flat.parent.mkdir()
+    body = "A paragraph written on one line, as editors with soft wrapping save it. " * 3
+    flat.write_text(f"Title\n{body.strip()}\nSecond line that stays a line of its own.\n")
+    assert _load_one(flat).text == flat.read_text()
