@@ -212,7 +212,7 @@ def ingest(
     prune = (not given) if prune is None else prune
     with ingest_lock(settings):
         loaded: LoadResult = load_paths(
-            given or [settings.corpus_dir], settings.corpus_dir, settings.max_file_bytes
+            given or [settings.corpus_dir], settings.corpus_dir, settings.max_file_bytes, progress
         )
         report = IngestReport(
             problems=loaded.problems, missing_paths=loaded.missing_paths, formats=loaded.formats

@@ -10,7 +10,7 @@ import logging
 import os
 import tomllib
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -238,10 +238,21 @@ def iter_files(paths: Iterable[Path], result: LoadResult) -> list[Path]:
     return list(unique.values())
 
 
-def load_paths(paths: Iterable[Path], corpus_dir: Path, max_bytes: int) -> LoadResult:
-    """Load every file under `paths`; the others are in `problems`, one each."""
+def load_paths(
+    paths: Iterable[Path],
+    corpus_dir: Path,
+    max_bytes: int,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> LoadResult:
+    """Load every file under `paths`; the others are in `problems`, one each.
+
+    `progress("load", done, total)` is called after each file.
+    """
     result = LoadResult()
-    for path in iter_files(paths, result):
+    files = iter_files(paths, result)
+    for done, path in enumerate(files, start=1):
+        if progress:
+            progress("load", done, len(files))
         try:
             load_file(path, corpus_dir, max_bytes, result)
         except OSError as exc:

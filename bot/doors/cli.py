@@ -71,10 +71,12 @@ def run_ingest(
         transient=True,
         disable=quiet,
     ) as progress:
-        task = progress.add_task("embedding chunks", total=None)
+        task = progress.add_task("reading files", total=None)
+        stages = {"load": "reading files", "embed": "embedding chunks"}
 
         def on_progress(stage: str, done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
+            description = stages.get(stage, stage)
+            progress.update(task, completed=done, total=total, description=description)
 
         return ingest(paths, settings, store, rebuild=rebuild, progress=on_progress)
 
