@@ -95,12 +95,12 @@ def is_table_row(line: str) -> bool:
 def is_heading(line: str) -> bool:
     """Short lines without closing punctuation: headings and sub-item labels like `Focus:`.
 
-    A line starting in lower case is not one: it is a command or code line
-    (`python3 -m venv env`), which stays quotable.
+    A line starting in lower case or ending in ";" is not one: it is a command or code line
+    (`python3 -m venv env`, `PRAGMA optimize;`), which stays quotable.
     """
     stripped = line.strip()
     words = stripped.split()
-    if not words or len(words) > 12 or stripped[-1] in '.!?"”' or stripped[0].islower():
+    if not words or len(words) > 12 or stripped[-1] in '.!?"”;' or stripped[0].islower():
         return False
     return ", " not in stripped or bool(_NUMBERED.match(stripped))
 
