@@ -1,18 +1,30 @@
-"""Markdown through markdown-it-py (CommonMark plus tables): headings keep their level,
-paragraphs' soft-wrapped lines are joined, `**bold**`, `_em_`, links and inline code are
-reduced to their text, list items become `- ` lines, tables pipe rows, code blocks lines."""
+"""Markdown through markdown-it-py (CommonMark plus tables; YAML front matter through
+mdit-py-plugins): headings keep their level, paragraphs' soft-wrapped lines are joined,
+`**bold**`, `_em_`, links and inline code are reduced to their text, list items become `- `
+lines, tables pipe rows, code blocks lines. The front matter's `title`, if any, is the title."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
+from mdit_py_plugins.front_matter import front_matter_plugin
 
-from ingest.loaders.shape import Blocks, Loaded
+from ingest.loaders.shape import Blocks, Loaded, inline
 from ingest.loaders.text import decode
 
-_PARSER = MarkdownIt("commonmark").enable(["table", "strikethrough"])
+_PARSER = MarkdownIt("commonmark").enable(["table", "strikethrough"]).use(front_matter_plugin)
+
+
+def _front_matter_title(content: str) -> str:
+    try:
+        data = yaml.safe_load(content)
+    except yaml.YAMLError:
+        return ""
+    title = data.get("title") if isinstance(data, dict) else None
+    return inline(str(title)) if title else ""
 
 
 def _inline_text(token: Token) -> str:
@@ -30,9 +42,10 @@ def _inline_text(token: Token) -> str:
     return "".join(parts)
 
 
-def to_blocks(source: str) -> Blocks:
-    """The Markdown document `source` as blocks."""
+def to_blocks(source: str) -> tuple[Blocks, str]:
+    """The Markdown document `source` as blocks, and its front matter title ("" if none)."""
     blocks = Blocks()
+    title = ""
     tokens = _PARSER.parse(source)
     depth = -1  # list nesting
     in_item = False  # inside a list item, before its first paragraph was taken as the item
@@ -41,7 +54,9 @@ def to_blocks(source: str) -> Blocks:
     heading_level = 0
     for token in tokens:
         kind = token.type
-        if kind in ("bullet_list_open", "ordered_list_open"):
+        if kind == "front_matter":
+            title = _front_matter_title(token.content)
+        elif kind in ("bullet_list_open", "ordered_list_open"):
             depth += 1
         elif kind in ("bullet_list_close", "ordered_list_close"):
             depth -= 1
@@ -77,11 +92,12 @@ def to_blocks(source: str) -> Blocks:
             blocks.code(token.content)
         elif kind == "html_block":
             continue
-    return blocks
+    return blocks, title
 
 
 def load(data: bytes, path: Path) -> Loaded:
-    """A Markdown file in the shared shape; its title is the first heading."""
+    """A Markdown file in the shared shape; its title from front matter or the first heading."""
     source, warnings = decode(data)
-    blocks = to_blocks(source)
-    return Loaded(text=blocks.render(), title=blocks.first_heading(), warnings=warnings)
+    blocks, title = to_blocks(source)
+    title = title or blocks.first_heading()
+    return Loaded(text=blocks.render(), title=title, warnings=warnings)

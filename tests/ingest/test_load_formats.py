@@ -167,3 +167,11 @@ def test_hard_wrapped_text_is_rejoined_but_one_line_paragraphs_are_kept(tmp_path
     body = "A paragraph written on one line, as editors with soft wrapping save it. " * 3
     flat.write_text(f"Title\n{body.strip()}\nSecond line that stays a line of its own.\n")
     assert _load_one(flat).text == flat.read_text()
+
+
+def test_markdown_front_matter_gives_the_title_and_is_not_text(tmp_path: Path) -> None:
+    path = tmp_path / "note.md"
+    path.write_text("---\ntitle: Release Checklist\ntags: [ops]\n---\n\nShip on Tuesdays only.\n")
+    doc = _load_one(path)
+    assert doc.title == "Release Checklist"
+    assert doc.text == "Ship on Tuesdays only.\n"
