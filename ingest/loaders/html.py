@@ -52,7 +52,7 @@ def _prune(soup: BeautifulSoup | Tag) -> None:
     for node in soup.find_all(string=lambda s: isinstance(s, Comment | Doctype)):
         node.extract()
     for br in soup.find_all("br"):
-        br.replace_with(" ")  # inline text is read without separators; a break is a space
+        br.replace_with("\n")  # a line break: a space in prose, a new line in <pre>
     for tag in soup.find_all(_DROP_TAGS):
         tag.decompose()
     for tag in soup.find_all(attrs={"role": True}):
