@@ -1,6 +1,7 @@
 """Word `.docx` through python-docx: paragraphs and tables in document order; "Title" and
 "Heading N" styles become headings of that level, list paragraphs (a "List…" style or Word
-numbering) `- ` items at their indent level, tables pipe rows. Title from the document
+numbering) `- ` items at their indent level, a short paragraph set wholly in bold a
+sub-heading, tables pipe rows. Title from the document
 properties, else the "Title" paragraph, else the first heading."""
 
 from __future__ import annotations
@@ -36,6 +37,12 @@ def _list_depth(paragraph: Any, style: str) -> int | None:
     return None
 
 
+def _all_bold(paragraph: Any) -> bool:
+    """A paragraph whose every run with text is bold (a heading typed without a style)."""
+    runs = [run for run in paragraph.runs if run.text.strip()]
+    return bool(runs) and all(run.bold for run in runs)
+
+
 def load(data: bytes, path: Path) -> Loaded:
     """A Word document in the shared shape."""
     import docx
@@ -67,6 +74,6 @@ def load(data: bytes, path: Path) -> Loaded:
         depth = _list_depth(part, style or "")
         if depth is not None:
             blocks.item(part.text, depth)
-        else:
+        elif not (_all_bold(part) and blocks.label(part.text)):
             blocks.paragraph(part.text)
     return Loaded(text=blocks.render(), title=title or blocks.first_heading())

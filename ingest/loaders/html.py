@@ -82,6 +82,15 @@ def _prune(soup: BeautifulSoup | Tag) -> None:
             tag.decompose()
 
 
+def _all_bold(node: Tag) -> bool:
+    """True when every visible piece of text in `node` sits inside <b> or <strong>."""
+    pieces = [t for t in node.find_all(string=True) if t.strip()]
+    return bool(pieces) and all(
+        any(p.name in ("b", "strong") for p in t.parents if p is not node and node in p.parents)
+        for t in pieces
+    )
+
+
 def _is_data_table(table: Tag) -> bool:
     """A table of data, not one used for page layout."""
     return table.find(["table", "p", "ul", "ol", "pre", "div", *_HEADINGS]) is None
@@ -121,8 +130,8 @@ def _walk(node: Tag, blocks: Blocks, depth: int = -1) -> None:
             for tr in child.find_all("tr"):
                 blocks.row([c.get_text(" ") for c in tr.find_all(["th", "td"])])
             blocks.end_group()
-        elif name == "hr":
-            continue
+        elif name == "hr" or (name == "p" and _all_bold(child) and blocks.label(child.get_text())):
+            continue  # a rule, or a bold-only paragraph just added as a sub-heading
         else:
             _walk(child, blocks, depth)
     flush()

@@ -42,6 +42,17 @@ def _inline_text(token: Token) -> str:
     return "".join(parts)
 
 
+def _all_bold(token: Token) -> bool:
+    """An inline token that is one `**bold**` run and nothing else (a label line)."""
+    kinds = [c.type for c in token.children or [] if c.type != "text" or c.content.strip()]
+    return (
+        len(kinds) >= 3
+        and kinds[0] == "strong_open"
+        and kinds[-1] == "strong_close"
+        and (kinds.count("strong_open") == 1)
+    )
+
+
 def to_blocks(source: str) -> tuple[Blocks, str]:
     """The Markdown document `source` as blocks, and its front matter title ("" if none)."""
     blocks = Blocks()
@@ -86,7 +97,7 @@ def to_blocks(source: str) -> tuple[Blocks, str]:
             elif in_item:
                 blocks.item(text, depth)
                 in_item = False
-            else:
+            elif not (_all_bold(token) and blocks.label(text)):
                 blocks.paragraph(text)
         elif kind in ("fence", "code_block"):
             blocks.code(token.content)

@@ -43,16 +43,32 @@ def inline(text: str) -> str:
     return _SPACE_AFTER.sub("", _SPACE_BEFORE.sub("", text))
 
 
+MAX_LABEL_WORDS = 10
+
+
 @dataclass
 class Blocks:
     """Collects blocks in reading order and renders them in the shared shape."""
 
     _blocks: list[tuple[str, list[str]]] = field(default_factory=list)
+    _level: int = 0  # level of the last real heading
 
     def heading(self, level: int, text: str) -> None:
         text = inline(text).strip("#").strip()
         if text:
-            self._add("heading", f"{'#' * max(1, min(level, 6))} {text}")
+            self._level = max(1, min(level, 6))
+            self._add("heading", f"{'#' * self._level} {text}")
+
+    def label(self, text: str) -> bool:
+        """A short paragraph set wholly in bold, as authors write a sub-heading without
+        heading markup: a heading one level below the last real one. False (nothing added)
+        when `text` reads as a sentence or is too long for a heading."""
+        text = inline(text)
+        if not text or len(text.split()) > MAX_LABEL_WORDS or text[-1] in ".!?;,":
+            return False
+        level = min(self._level + 1, 6)
+        self._add("heading", f"{'#' * level} {text.strip('#').strip()}")
+        return True
 
     def paragraph(self, text: str) -> None:
         text = inline(text)

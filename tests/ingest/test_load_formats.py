@@ -175,3 +175,17 @@ def test_markdown_front_matter_gives_the_title_and_is_not_text(tmp_path: Path) -
     doc = _load_one(path)
     assert doc.title == "Release Checklist"
     assert doc.text == "Ship on Tuesdays only.\n"
+
+
+def test_a_bold_only_paragraph_names_its_section(tmp_path: Path) -> None:
+    page = tmp_path / "features.html"
+    page.write_text(
+        "<html><head><title>Features</title></head><body><h1>Features</h1>"
+        "<p><b>Zero configuration</b></p><p>Nothing needs to be installed before use.</p>"
+        "<p><strong>Single file</strong></p><p>A database is one ordinary disk file.</p>"
+        "<p>Some <b>bold</b> words inside a sentence stay prose.</p></body></html>"
+    )
+    chunks = _chunks(_load_one(page))
+    sections = {c.section for c in chunks if "one ordinary disk file" in c.text}
+    assert sections == {"Single file"}, [c.section for c in chunks]
+    assert any("Some bold words inside a sentence stay prose." in c.text for c in chunks)
