@@ -204,12 +204,16 @@ def _walk(root: Path, result: LoadResult) -> list[Path]:
                 continue
             if _hidden(path, root):
                 continue
-            if path.is_symlink() and not path.resolve().is_relative_to(real_root):
+            if not path.resolve().is_relative_to(real_root):
                 result.problems.append(_outside(path))
                 continue
             if not path.exists():
                 reason = "broken symlink (its target does not exist)"
                 result.problems.append(Problem(str(path), reason, kind="unreadable"))
+                continue
+            if not path.is_file():  # a FIFO or socket would block or fail on read
+                reason = "not a regular file"
+                result.problems.append(Problem(str(path), reason, kind="unsupported type"))
                 continue
             files.append(path)
     return files

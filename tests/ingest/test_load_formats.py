@@ -189,3 +189,15 @@ def test_a_bold_only_paragraph_names_its_section(tmp_path: Path) -> None:
     sections = {c.section for c in chunks if "one ordinary disk file" in c.text}
     assert sections == {"Single file"}, [c.section for c in chunks]
     assert any("Some bold words inside a sentence stay prose." in c.text for c in chunks)
+
+
+def test_a_fifo_in_the_corpus_is_reported_not_read(tmp_path: Path) -> None:
+    import os
+
+    (tmp_path / "real.txt").write_text("A real document about backups.\n")
+    os.mkfifo(tmp_path / "pipe.txt")  # reading it would block the ingest forever
+    result = load_paths([tmp_path], tmp_path, 10_000)
+    assert [d.path.name for d in result.documents] == ["real.txt"]
+    assert [(Path(p.path).name, p.reason) for p in result.problems] == [
+        ("pipe.txt", "not a regular file")
+    ]
