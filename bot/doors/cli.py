@@ -110,8 +110,9 @@ def ingest_command(
     console.print(table)
     console.print(ingest_summary(report))
     if not report.ok:
-        reason = "a given path does not exist" if report.missing_paths else "nothing was ingested"
-        raise _fail(reason)
+        skipped = sum(report.skipped.values())
+        nothing = f"nothing was ingested ({skipped} file(s) skipped, see above)"
+        raise _fail("a given path does not exist" if report.missing_paths else nothing)
 
 
 def _counts(counts: dict[str, int]) -> str:
