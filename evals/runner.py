@@ -280,10 +280,15 @@ def run_system(
 
 
 def select_cases(
-    split: str, limit: int | None = None, case_filter: Callable[[Case], bool] | None = None
+    split: str,
+    limit: int | None = None,
+    case_filter: Callable[[Case], bool] | None = None,
+    datasets: Path | None = None,
 ) -> list[Case]:
-    """The cases of a split, optionally filtered and cut to the first `limit`."""
-    cases = [c for c in load_cases(split=split) if case_filter is None or case_filter(c)]
+    """The cases of a split (from `datasets`, default evals/datasets/), optionally filtered and
+    cut to the first `limit`."""
+    found = load_cases(datasets, split=split) if datasets else load_cases(split=split)
+    cases = [c for c in found if case_filter is None or case_filter(c)]
     return cases[:limit] if limit is not None else cases
 
 
@@ -299,6 +304,7 @@ def run_eval(
     limit: int | None = None,
     case_filter: Callable[[Case], bool] | None = None,
     progress: Progress | None = None,
+    datasets: Path | None = None,
 ) -> EvalReport:
     """Evaluate kb (and the baseline) on `split`, gate it, and write the report files.
 
@@ -311,7 +317,7 @@ def run_eval(
         settings = settings.model_copy(update={"llm": llm})
     started_at = datetime.now().astimezone()
     clock = time.perf_counter()
-    cases = select_cases(split, limit, case_filter)
+    cases = select_cases(split, limit, case_filter, datasets)
     bot = KnowledgeBot(settings)
     if ingest:
         bot.ensure_index()
@@ -638,32 +644,47 @@ def eval_command(
     ] = SplitChoice.test,
     llm: Annotated[
         LlmChoice | None,
-        typer.Option("--llm", help="Answer backend (default: KB_LLM). openai adds the LLM judge."),
+        typer.Option("--llm", help="Answer backend (default: KB_LLM); openai adds the LLM judge."),
     ] = None,
     report: Annotated[
         Path | None,
-        typer.Option("--report", help="Report folder (default: evals/reports/<timestamp>/)."),
+        typer.Option("--report", help="Report folder (default: a new folder in evals/reports)."),
     ] = None,
     baseline: Annotated[
-        bool, typer.Option("--baseline/--no-baseline", help="Also run the plain-RAG baseline.")
+        bool,
+        typer.Option(
+            "--baseline/--no-baseline", help="Also run the plain-RAG baseline.", metavar=""
+        ),
     ] = True,
     ingest: Annotated[
         bool,
         typer.Option(
-            "--ingest/--no-ingest", help="Ingest the bundled corpus if the index is empty."
+            "--ingest/--no-ingest",
+            help="Ingest the corpus first if its index is empty.",
+            metavar="",
         ),
     ] = True,
     thresholds: Annotated[
         Path | None,
-        typer.Option("--thresholds", help="Gate file (default: evals/thresholds.toml)."),
+        typer.Option("--thresholds", help="Gate file (default: the thresholds.toml in evals)."),
     ] = None,
     suggest: Annotated[
         bool,
         typer.Option(
             "--suggest-thresholds",
             help="Measure dev and test and print floors for thresholds.toml instead of gating.",
+            metavar="",
         ),
     ] = False,
+    corpus: Annotated[
+        str | None,
+        typer.Option(
+            "--corpus",
+            help="Evaluate on the corpus in evals/corpora/NAME, in its own index, with "
+            "the cases in evals/datasets/NAME (e.g. sqlite).",
+            metavar="NAME",
+        ),
+    ] = None,
 ) -> None:
     """Evaluate kb (beside a plain-RAG baseline) and exit 1 when a metric is below its floor."""
     from bot.runtime.store import IndexMismatchError, StoreUnavailableError
@@ -672,7 +693,21 @@ def eval_command(
     if thresholds is not None and not thresholds.is_file():
         err.print(f"[bold red]error:[/] no thresholds file at {thresholds}")
         raise typer.Exit(1)
-    settings = Settings()
+    settings, datasets = Settings(), None
+    gate_table = load_thresholds(thresholds or THRESHOLDS_PATH)
+    if corpus is not None:
+        from evals.corpus_eval import CorpusError, corpus_paths, corpus_settings, corpus_thresholds
+
+        try:
+            datasets = corpus_paths(corpus)[1]
+            settings = corpus_settings(settings, corpus)
+        except CorpusError as exc:
+            err.print(f"[bold red]error:[/] {exc}")
+            raise typer.Exit(1) from None
+        gate_table = corpus_thresholds(gate_table, corpus)
+        if suggest:
+            err.print("[bold red]error:[/] --suggest-thresholds is for the bundled corpus only")
+            raise typer.Exit(1)
     try:
         with _progress_bar(err) as bar:
             if suggest:
@@ -687,8 +722,9 @@ def eval_command(
                 report_dir=report,
                 baseline=baseline,
                 ingest=ingest,
-                thresholds=load_thresholds(thresholds or THRESHOLDS_PATH),
+                thresholds=gate_table,
                 progress=_tracker(bar),
+                datasets=datasets,
             )
     except (DatasetError, IndexMismatchError, StoreUnavailableError) as exc:
         err.print(f"[bold red]error:[/] {exc}")

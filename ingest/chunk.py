@@ -1,8 +1,12 @@
 """Structure-aware chunking sized in tiktoken tokens.
 
-Cleaned text is parsed into headings (plain, numbered, indented sub-items such as
-"   1. Focus:"), paragraphs, bullet lists and pipe tables. Pieces are packed into chunks that
-never cross a top-level section, stay under the token target, and carry their section path.
+Cleaned text is parsed into headings, paragraphs, bullet lists and pipe tables. A document
+from a structured loader (Markdown, HTML, PDF outline, Word, PowerPoint) marks its headings
+`#`…`######` (see `ingest/loaders/shape.py`): then only those lines are headings, at their
+marked level, and the marker is dropped from the chunk text. Plain text has no markup, so its
+headings are recognised by shape (plain, numbered, indented sub-items such as
+"   1. Focus:"). Pieces are packed into chunks that never cross a top-level section, stay
+under the token target, and carry their section path.
 Oversized paragraphs fall back to LangChain's token-aware recursive splitter; oversized
 tables are split by rows with the header row repeated.
 """
@@ -21,6 +25,8 @@ from bot.runtime.tokens import count_tokens, get_encoding
 
 _NUMBERED = re.compile(r"^(?P<indent>\s*)(?P<num>\d{1,2})[.)]\s+(?P<name>.+)$")
 _BULLET = re.compile(r"^\s*(?:[•\-*·▪◦]|\d{1,2}[.)])\s+\S")
+_ATX = re.compile(r"^(?P<marks>#{1,6})\s+(?P<name>\S.*)$")
+_SECTION_NUMBER = re.compile(r"^\d{1,3}(?:\.\d{1,3})*\.?\s+(?=\S)")  # "4.1. Creating…"
 
 
 @dataclass(frozen=True)
@@ -59,8 +65,14 @@ def _heading_name(line: str) -> str:
     return name.strip().rstrip(":").strip()
 
 
-def _heading_level(line: str) -> int | None:
-    """Level of a heading line (1 plain, 2+ numbered by indentation), or None for prose."""
+def _heading_level(line: str, marked: bool = False) -> int | None:
+    """Level of a heading line (1 plain, 2+ numbered by indentation), or None for prose.
+
+    In a `marked` document only `#` lines are headings, at the level of their marker.
+    """
+    if marked:
+        atx = _ATX.match(line)
+        return len(atx.group("marks")) if atx else None
     stripped = line.strip()
     words = stripped.split()
     if not words or len(words) > 12 or _is_table_line(stripped):
@@ -84,6 +96,7 @@ def _parse(text: str, title: str, encoding: str) -> list[_Piece]:
     pieces: list[_Piece] = []
     pending_headings: list[str] = []  # heading lines waiting to be glued to their first body
     lines = text.splitlines()
+    marked = any(_ATX.match(line) for line in lines)
     title_key = re.sub(r"\W+", "", title.lower())
     i = 0
     while i < len(lines):
@@ -102,10 +115,15 @@ def _parse(text: str, title: str, encoding: str) -> list[_Piece]:
             path = tuple(name for _, name in stack)
             pieces.append(_Piece(body, path, count_tokens(body, encoding), "table", rows))
             continue
-        level = _heading_level(line)
+        level = _heading_level(line, marked)
         if level is not None:
-            name = _heading_name(line)
-            if re.sub(r"\W+", "", name.lower()) == title_key or not name:
+            if marked:
+                stripped = _ATX.sub(r"\g<name>", stripped).strip()
+                name = _SECTION_NUMBER.sub("", stripped).rstrip(":").strip()
+            else:
+                name = _heading_name(stripped)
+            keys = {re.sub(r"\W+", "", n.lower()) for n in (name, stripped)}
+            if title_key in keys or not name:
                 i += 1
                 continue  # the document's own title line is not a section
             while stack and stack[-1][0] >= level:

@@ -16,6 +16,7 @@ import dataclasses
 import hashlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -61,6 +62,12 @@ class IngestReport:
     problems: list[Problem] = field(default_factory=list)
     missing_paths: list[str] = field(default_factory=list)
     per_file: dict[str, str] = field(default_factory=dict)  # source -> added|updated|unchanged…
+    formats: dict[str, int] = field(default_factory=dict)  # loaded files per format
+
+    @property
+    def skipped(self) -> dict[str, int]:
+        """Files not ingested, per reason category ("empty", "unsupported type"…)."""
+        return dict(sorted(Counter(p.kind for p in self.problems if p.fatal).items()))
 
     @property
     def ok(self) -> bool:
@@ -311,9 +318,11 @@ def ingest(
         assert collection is not None
         entries = registry.all()
         loaded: LoadResult = load_paths(
-            given or [settings.corpus_dir], settings.corpus_dir, settings.max_file_bytes
+            given or [settings.corpus_dir], settings.corpus_dir, settings.max_file_bytes, progress
         )
-        report = IngestReport(problems=loaded.problems, missing_paths=loaded.missing_paths)
+        report = IngestReport(
+            problems=loaded.problems, missing_paths=loaded.missing_paths, formats=loaded.formats
+        )
         documents = {d.source: d for d in loaded.documents}
         if not given:
             for doc in _pinned_documents(entries, settings, report):

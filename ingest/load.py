@@ -1,18 +1,26 @@
-"""Load corpus files (.txt, .md, .html) from directories or paths, with per-file problems
-reported instead of raised, so one broken file never stops the rest."""
+"""Find and load corpus files, accounting for every one: each file under the given paths is
+either loaded through its format's loader (`ingest/loaders/`) or recorded as a `Problem` saying
+why not (unsupported type, empty, binary, too big, no text, a symlink leaving the corpus root,
+unreadable), so one broken file never stops the rest and none disappears silently."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import tomllib
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ingest.loaders import FORMAT_NAMES, SUPPORTED_SUFFIXES, LoaderError, loader_for
+from ingest.loaders.html import html_to_text
+
+__all__ = ["SUPPORTED_SUFFIXES", "html_to_text"]
+
 log = logging.getLogger(__name__)
 
-SUPPORTED_SUFFIXES = {".txt", ".md", ".markdown", ".html", ".htm"}
 MANIFEST_NAME = "manifest.toml"
 IGNORED_NAMES = {MANIFEST_NAME, "cleaning.toml", "README.md"}
 
@@ -28,6 +36,7 @@ class RawDocument:
     raw_sha256: str
     tags: tuple[str, ...] = ()
     url: str = ""
+    format: str = ""  # "text", "markdown", "html", "pdf", "docx", "pptx"
 
 
 @dataclass(frozen=True)
@@ -37,6 +46,7 @@ class Problem:
     path: str
     reason: str
     fatal: bool = True  # False = a warning; the file was still loaded
+    kind: str = "unreadable"  # the summary's category, e.g. "empty", "unsupported type"
 
 
 @dataclass
@@ -46,6 +56,16 @@ class LoadResult:
     documents: list[RawDocument] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     missing_paths: list[str] = field(default_factory=list)
+
+    @property
+    def formats(self) -> dict[str, int]:
+        """Loaded documents per format, e.g. {"html": 30, "pdf": 1}."""
+        return dict(sorted(Counter(d.format for d in self.documents).items()))
+
+    @property
+    def skipped(self) -> dict[str, int]:
+        """Skipped files per reason category, e.g. {"empty": 1, "unsupported type": 2}."""
+        return dict(sorted(Counter(p.kind for p in self.problems if p.fatal).items()))
 
 
 @dataclass(frozen=True)
@@ -89,29 +109,8 @@ def source_name(path: Path, corpus_dir: Path) -> str:
         return path.as_posix()
 
 
-def _decode(data: bytes, path: Path, problems: list[Problem]) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        problems.append(Problem(str(path), "not valid UTF-8; decoded as cp1252", fatal=False))
-        return data.decode("cp1252", errors="replace")
-
-
-def html_to_text(html: str) -> str:
-    """Visible text of an HTML page, one block element a line; scripts and styles dropped."""
-    from bs4 import BeautifulSoup
-
-    soup = BeautifulSoup(html, "html.parser")
-    for tag in soup(["script", "style", "noscript", "template", "svg", "head"]):
-        tag.decompose()
-    for table_row in soup.find_all("tr"):
-        cells = [c.get_text(" ", strip=True) for c in table_row.find_all(["td", "th"])]
-        table_row.replace_with(soup.new_string("\n" + " | ".join(cells) + " |\n"))
-    blocks = "p div li h1 h2 h3 h4 h5 h6 br section article header footer tr table ul ol"
-    for tag in soup.find_all(blocks.split()):
-        tag.insert_before("\n")
-        tag.insert_after("\n")
-    return soup.get_text()
+# Text formats are checked for NUL bytes; the container formats are binary by nature.
+_TEXT_FORMATS = {".txt", ".md", ".markdown", ".html", ".htm"}
 
 
 def _title_from_text(text: str, fallback: str) -> str:
@@ -126,75 +125,143 @@ def load_file(path: Path, corpus_dir: Path, max_bytes: int, result: LoadResult) 
     """Load one file into `result` (a document, or a problem saying why not)."""
     size = path.stat().st_size
     if size == 0:
-        result.problems.append(Problem(str(path), "empty file"))
+        result.problems.append(Problem(str(path), "empty file", kind="empty"))
         return
     if size > max_bytes:
-        result.problems.append(
-            Problem(
-                str(path), f"{size:,} bytes exceeds the limit of {max_bytes:,} (KB_MAX_FILE_BYTES)"
-            )
-        )
+        reason = f"{size:,} bytes exceeds the limit of {max_bytes:,} (KB_MAX_FILE_BYTES)"
+        result.problems.append(Problem(str(path), reason, kind="too big"))
+        return
+    suffix = path.suffix.lower()
+    loader = loader_for(suffix)
+    if loader is None:
+        reason = f"unsupported file type {path.suffix or '(none)'!r}"
+        result.problems.append(Problem(str(path), reason, kind="unsupported type"))
         return
     data = path.read_bytes()
-    if b"\x00" in data[:8192]:
-        result.problems.append(Problem(str(path), "binary file (contains NUL bytes)"))
+    if suffix in _TEXT_FORMATS and b"\x00" in data[:8192]:
+        reason = "binary file (contains NUL bytes)"
+        result.problems.append(Problem(str(path), reason, kind="binary"))
         return
-    text = _decode(data, path, result.problems)
-    if path.suffix.lower() in {".html", ".htm"}:
-        text = html_to_text(text)
-    if not text.strip():
-        result.problems.append(Problem(str(path), "no text content"))
+    try:
+        loaded = loader(data, path)
+    except LoaderError as exc:
+        result.problems.append(Problem(str(path), str(exc), kind="no text"))
         return
-    folder = path.resolve().parent
+    except Exception as exc:  # a parser bug on one odd file must not stop the others
+        log.warning("cannot load %s", path, exc_info=True)
+        reason = f"cannot load: {type(exc).__name__}: {exc}"
+        result.problems.append(Problem(str(path), reason, kind="unreadable"))
+        return
+    for warning in loaded.warnings:
+        result.problems.append(Problem(str(path), warning, fatal=False, kind="warning"))
+    if not loaded.text.strip():
+        result.problems.append(Problem(str(path), "no text content", kind="no text"))
+        return
+    folder = path.resolve().parent if not path.is_symlink() else path.absolute().parent
     manifest = read_manifest(folder)
     entry = manifest.get(path.name, ManifestEntry())
     result.documents.append(
         RawDocument(
             path=path,
             source=source_name(path, corpus_dir),
-            title=entry.title or _title_from_text(text, path.stem),
-            text=text,
+            title=entry.title or loaded.title or _title_from_text(loaded.text, path.stem),
+            text=loaded.text,
             raw_sha256=hashlib.sha256(data).hexdigest(),
             tags=entry.tags,
             url=entry.url,
+            format=FORMAT_NAMES.get(suffix, suffix.lstrip(".")),
         )
     )
 
 
+def _hidden(path: Path, root: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def _walk(root: Path, result: LoadResult) -> list[Path]:
+    """Files under the folder `root`, sorted; symlinks leaving `root` are refused.
+
+    Hidden files and folders (".git", ".DS_Store") and the corpus' own configuration files
+    are not documents and are passed over silently.
+    """
+    real_root = root.resolve()
+    files: list[Path] = []
+    seen_dirs: set[Path] = set()
+    for folder, dirs, names in os.walk(root, followlinks=True):
+        here = Path(folder)
+        real = here.resolve()
+        if not real.is_relative_to(real_root) or real in seen_dirs:
+            # a linked folder outside the root (or a loop): refuse it, with one line
+            if not real.is_relative_to(real_root):
+                result.problems.append(_outside(here))
+            dirs[:] = []
+            continue
+        seen_dirs.add(real)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(names):
+            path = here / name
+            if name.startswith(".") or name in IGNORED_NAMES:
+                continue
+            if _hidden(path, root):
+                continue
+            if not path.resolve().is_relative_to(real_root):
+                result.problems.append(_outside(path))
+                continue
+            if not path.exists():
+                reason = "broken symlink (its target does not exist)"
+                result.problems.append(Problem(str(path), reason, kind="unreadable"))
+                continue
+            if not path.is_file():  # a FIFO or socket would block or fail on read
+                reason = "not a regular file"
+                result.problems.append(Problem(str(path), reason, kind="unsupported type"))
+                continue
+            files.append(path)
+    return files
+
+
+def _outside(path: Path) -> Problem:
+    reason = "symlink to a target outside the corpus root; not followed"
+    return Problem(str(path), reason, kind="outside root")
+
+
 def iter_files(paths: Iterable[Path], result: LoadResult) -> list[Path]:
-    """Supported files under `paths` (recursively, sorted); missing paths are recorded."""
+    """Every file under `paths` (recursively, sorted, each real file once); missing paths and
+    symlinks leaving their folder are recorded as problems."""
     files: list[Path] = []
     for path in paths:
         if not path.exists():
             result.missing_paths.append(str(path))
-            result.problems.append(Problem(str(path), "no such file or directory"))
+            result.problems.append(Problem(str(path), "no such file or directory", kind="missing"))
         elif path.is_dir():
-            found = sorted(
-                p
-                for p in path.rglob("*")
-                if p.is_file()
-                and p.suffix.lower() in SUPPORTED_SUFFIXES
-                and p.name not in IGNORED_NAMES
-                and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            )
-            files.extend(found)
-        elif path.suffix.lower() in SUPPORTED_SUFFIXES:
-            files.append(path)
+            files.extend(_walk(path, result))
         else:
-            result.problems.append(
-                Problem(str(path), f"unsupported file type {path.suffix or '(none)'!r}")
-            )
-    return list(dict.fromkeys(files))
+            files.append(path)  # named on purpose: loaded whatever its suffix says
+    unique: dict[Path, Path] = {}
+    for path in files:
+        unique.setdefault(path.resolve(), path)
+    return list(unique.values())
 
 
-def load_paths(paths: Iterable[Path], corpus_dir: Path, max_bytes: int) -> LoadResult:
-    """Load every supported file under `paths`."""
+def load_paths(
+    paths: Iterable[Path],
+    corpus_dir: Path,
+    max_bytes: int,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> LoadResult:
+    """Load every file under `paths`; the others are in `problems`, one each.
+
+    `progress("load", done, total)` is called after each file.
+    """
     result = LoadResult()
-    for path in iter_files(paths, result):
+    files = iter_files(paths, result)
+    for done, path in enumerate(files, start=1):
+        if progress:
+            progress("load", done, len(files))
         try:
             load_file(path, corpus_dir, max_bytes, result)
         except OSError as exc:
-            result.problems.append(Problem(str(path), f"cannot read: {exc.strerror or exc}"))
-    for problem in result.problems:
-        log.warning("%s: %s", problem.path, problem.reason)
+            reason = f"cannot read: {exc.strerror or exc}"
+            result.problems.append(Problem(str(path), reason, kind="unreadable"))
+    for problem in result.problems:  # the CLI prints them; logged at INFO so not twice
+        log.info("%s: %s", problem.path, problem.reason)
     return result

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from bot.runtime.settings import Settings
@@ -24,13 +25,19 @@ console = Console()
 err = Console(stderr=True)
 
 
+def flag(*names: str, help: str) -> Any:
+    """A boolean option shown as a plain flag: typer's help would print `<bool>` after it,
+    which reads as if it took a value (`kb ask --json true …` then fails)."""
+    return typer.Option(*names, help=help, metavar="")
+
+
 def _settings(**overrides: Any) -> Settings:
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
 
 
 @app.callback()
 def main(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug detail.")] = False,
+    verbose: Annotated[bool, flag("--verbose", "-v", help="Log debug detail.")] = False,
 ) -> None:
     """kb: answers questions from the knowledge base (offline by default)."""
     logging.basicConfig(
@@ -64,11 +71,12 @@ def run_ingest(
         transient=True,
         disable=quiet,
     ) as progress:
-        task = progress.add_task("loading and chunking", total=None)
+        task = progress.add_task("reading files", total=None)
+        stages = {"load": "reading files", "embed": "embedding chunks"}
 
         def on_progress(stage: str, done: int, total: int) -> None:
-            # The ingest counts the chunks to embed before embedding, then reports per batch.
-            progress.update(task, description="embedding chunks", completed=done, total=total)
+            description = stages.get(stage, stage)
+            progress.update(task, completed=done, total=total, description=description)
 
         return ingest(paths, settings, store, rebuild=rebuild, progress=on_progress)
 
@@ -78,7 +86,7 @@ def ingest_command(
     paths: Annotated[
         list[Path] | None, typer.Argument(help="Files or folders (default: the corpus).")
     ] = None,
-    rebuild: Annotated[bool, typer.Option(help="Drop the index and start over.")] = False,
+    rebuild: Annotated[bool, flag("--rebuild", help="Drop the index and start over.")] = False,
 ) -> None:
     """Load, clean, chunk and embed documents into Chroma (incrementally)."""
     from bot.runtime.store import IndexMismatchError, StoreUnavailableError
@@ -89,10 +97,11 @@ def ingest_command(
         report = run_ingest(settings, paths, rebuild)
     except (IngestError, IndexMismatchError, StoreUnavailableError) as exc:
         raise _fail(str(exc)) from None
-    for problem in report.problems:
-        style = "red" if problem.fatal else "yellow"
-        err.print(f"[{style}]skipped[/] {problem.path}: {problem.reason}" if problem.fatal
-                  else f"[{style}]warning[/] {problem.path}: {problem.reason}")  # fmt: skip
+    for problem in report.problems:  # one line per file that was not ingested (or warned)
+        if problem.fatal:
+            err.print(f"[red]skipped[/] {escape(problem.path)}: {escape(problem.reason)}")
+        else:
+            err.print(f"[yellow]warning[/] {escape(problem.path)}: {escape(problem.reason)}")
     table = Table(title="Ingest", show_header=True)
     counts = ["files", "chunks", "added", "updated", "deleted", "unchanged", "embedded"]
     if report.repaired:
@@ -101,9 +110,27 @@ def ingest_command(
         table.add_column(column, justify="right")
     table.add_row(*(str(getattr(report, c)) for c in counts), f"{report.seconds:.2f}")
     console.print(table)
+    console.print(ingest_summary(report))
     if not report.ok:
-        reason = "a given path does not exist" if report.missing_paths else "nothing was ingested"
-        raise _fail(reason)
+        skipped = sum(report.skipped.values())
+        nothing = f"nothing was ingested ({skipped} file(s) skipped, see above)"
+        raise _fail("a given path does not exist" if report.missing_paths else nothing)
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {name}" for name, n in counts.items())
+
+
+def ingest_summary(report: Any) -> str:
+    """One line: files ingested per format, files skipped per reason."""
+    ingested = sum(report.formats.values())
+    line = f"ingested {ingested} file{'s' if ingested != 1 else ''}"
+    if report.formats:
+        line += f" ({_counts(report.formats)})"
+    skipped = report.skipped
+    total = sum(skipped.values())
+    line += f"; skipped {total}" + (f" ({_counts(skipped)})" if skipped else "")
+    return line
 
 
 @app.command("remove")
@@ -153,13 +180,14 @@ def index_status(settings: Settings) -> dict[str, Any]:
         "documents": len(sources),
         "chunks": sum(sources.values()),
         "sources": sources,
+        "titles": {d["source"]: d["title"] for d in docs},
         "document_list": docs,
     }  # fmt: skip
 
 
 @app.command()
 def status(
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: Annotated[bool, flag("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show the data directory or server, collection, embedding model, documents and chunks."""
     from bot.runtime.store import IndexMismatchError, StoreUnavailableError
@@ -181,7 +209,9 @@ def status(
     listing = Table("title", "source", "chunks", title="Documents")
     for doc in info["document_list"]:
         pinned = " [dim](added by path)[/]" if doc["added_by_path"] else ""
-        listing.add_row(doc["title"] or "—", doc["source"] + pinned, str(doc["chunks"]))
+        listing.add_row(
+            escape(doc["title"] or "—"), escape(doc["source"]) + pinned, str(doc["chunks"])
+        )
     console.print(listing)
 
 
@@ -203,7 +233,6 @@ def _load_bot(settings: Settings, quiet: bool) -> Any:
 
 def print_answer(result: Any) -> None:
     """Render an Answer with rich: text, label badge, numbered sources."""
-    from rich.markup import escape
     from rich.panel import Panel
 
     title = "Not in the knowledge base" if result.abstained else "Answer"
@@ -239,7 +268,7 @@ def _answer_or_fail(fn: Any, *args: Any, **kwargs: Any) -> Any:
 @app.command()
 def ask(
     question: Annotated[str, typer.Argument(help="Your question.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print the Answer JSON.")] = False,
+    as_json: Annotated[bool, flag("--json", help="Print the Answer JSON.")] = False,
     llm: Annotated[
         str | None, typer.Option(help="Answer backend: local or openai (default: from settings).")
     ] = None,
@@ -251,7 +280,7 @@ def ask(
 @app.command()
 def classify(
     initiative: Annotated[str, typer.Argument(help="The initiative to classify.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print the Answer JSON.")] = False,
+    as_json: Annotated[bool, flag("--json", help="Print the Answer JSON.")] = False,
     llm: Annotated[str | None, typer.Option(help="local or openai.")] = None,
 ) -> None:
     """Is this an IT initiative, a digital initiative, or both?"""
@@ -303,7 +332,7 @@ def slack_command() -> None:
 def feedback_command(
     fmt: Annotated[str, typer.Option("--format", help="csv or json.")] = "json",
     as_eval: Annotated[
-        bool, typer.Option("--as-eval", help="Print 👎 votes as candidate eval cases (JSONL).")
+        bool, flag("--as-eval", help="Print 👎 votes as candidate eval cases (JSONL).")
     ] = False,
 ) -> None:
     """Export the 👍/👎 feedback collected in Slack."""

@@ -93,10 +93,16 @@ def is_table_row(line: str) -> bool:
 
 
 def is_heading(line: str) -> bool:
-    """Short lines without closing punctuation: headings and sub-item labels like `Focus:`."""
+    """Short lines without closing punctuation: headings and sub-item labels like `Focus:`.
+
+    A line starting in lower case or ending in ";" is not one: it is a command or code line
+    (`python3 -m venv env`, `PRAGMA optimize;`), which stays quotable; nor is a list item.
+    """
     stripped = line.strip()
     words = stripped.split()
-    if not words or len(words) > 12 or stripped[-1] in '.!?"”':
+    if not words or len(words) > 12 or stripped[-1] in '.!?"”;' or stripped[0].islower():
+        return False
+    if stripped[0] in "-•*" and len(words) > 1:  # a list item ("- memcpy()") is content
         return False
     return ", " not in stripped or bool(_NUMBERED.match(stripped))
 

@@ -33,16 +33,19 @@ def test_html_drops_scripts_and_styles_and_keeps_blocks() -> None:
     text = html_to_text(html)
     assert "alert" not in text and "color:red" not in text
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    assert "Heading" in lines and "First paragraph." in lines and "Second one." in lines
+    assert "# Heading" in lines and "First paragraph." in lines and "Second one." in lines
     assert "Aspect | IT |" in lines and "Scope | Internal |" in lines
 
 
 def test_markdown_and_nested_folders_are_found(tmp_path: Path) -> None:
     (tmp_path / "a" / "b").mkdir(parents=True)
     (tmp_path / "a" / "b" / "note.md").write_text("# Title\n\nBody text here.\n")
-    (tmp_path / "a" / "skip.pdf").write_bytes(b"%PDF")
+    (tmp_path / "a" / "notes.odt").write_bytes(b"PK")
     result = load_paths([tmp_path], tmp_path, 10_000)
     assert [d.title for d in result.documents] == ["Title"]
+    assert [(Path(p.path).name, p.kind) for p in result.problems] == [
+        ("notes.odt", "unsupported type")
+    ]
     assert result.documents[0].source.endswith("a/b/note.md")
 
 
