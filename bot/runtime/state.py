@@ -1,0 +1,102 @@
+"""The state database's tables for Slack (posted answers, votes, retry claims) and the one
+operation replicas race on: claiming a key (a Slack event or message) exactly once.
+
+SQLAlchemy Core, so the same statements run on the default SQLite file and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Engine,
+    Float,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    insert,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+metadata = MetaData()
+answers = Table(
+    "kb_answers",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("created_at", String(32), nullable=False),
+    Column("channel", String(64)),
+    Column("thread_ts", String(64)),
+    Column("question", Text, nullable=False),
+    Column("history", Text, nullable=False, default="[]"),
+    Column("answer", Text, nullable=False),
+    Column("citations", Text, nullable=False, default="[]"),
+    Column("classification", Text),
+    Column("abstained", Boolean, nullable=False, default=False),
+    Column("degraded", Boolean, nullable=False, default=False),
+    Column("backend", String(16)),
+    Index("kb_answers_thread", "channel", "thread_ts"),
+)
+votes = Table(
+    "kb_votes",
+    metadata,
+    Column("answer_id", String(32), primary_key=True),
+    Column("voter", String(64), primary_key=True),
+    Column("channel", String(64)),
+    Column("thread_ts", String(64)),
+    Column("vote", String(4), nullable=False),
+    Column("reason", String(16)),
+    Column("comment", Text),
+    Column("voted_at", String(32), nullable=False),
+    Column("voted_epoch", Float, nullable=False),  # orders votes and tells readers what changed
+)
+claims = Table(
+    "kb_claims",
+    metadata,
+    Column("key", String(255), primary_key=True),
+    Column("expires_at", Float, nullable=False, index=True),
+)
+
+_claims_made = itertools.count()
+
+
+def dialect_insert(engine: Engine, table: Table) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT (SQLite and PostgreSQL; else None)."""
+    dialect = engine.dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    return None
+
+
+def claim(engine: Engine, key: str, ttl_seconds: float) -> bool:
+    """True for the first caller in any process to claim `key` within `ttl_seconds`.
+
+    Atomic across replicas: the key is the table's primary key, so of two concurrent inserts
+    exactly one succeeds. An expired claim is deleted first and can be taken again.
+    """
+    now = time.time()
+    with engine.begin() as conn:
+        conn.execute(delete(claims).where(claims.c.key == key, claims.c.expires_at < now))
+        if next(_claims_made) % 200 == 0:  # keep the table small without a sweeper thread
+            conn.execute(delete(claims).where(claims.c.expires_at < now))
+    row = {"key": key, "expires_at": now + ttl_seconds}
+    stmt = dialect_insert(engine, claims)
+    try:
+        with engine.begin() as conn:
+            if stmt is None:
+                conn.execute(insert(claims).values(**row))
+                return True
+            # RETURNING, not rowcount: psycopg reports -1 for an INSERT … ON CONFLICT
+            stmt = stmt.values(**row).on_conflict_do_nothing().returning(claims.c.key)
+            return conn.execute(stmt).first() is not None
+    except IntegrityError:  # dialects without ON CONFLICT: the primary key decided
+        return False
