@@ -21,12 +21,14 @@ from bot.answer.check import checked_llm_answer, cite_passages
 from bot.answer.classify import InitiativeClassifier, build_prototypes
 from bot.answer.compose import abstain, answer_locally
 from bot.answer.evidence import Evidence, weigh_readings
+from bot.answer.feedback_prior import FeedbackPrior
 from bot.answer.generate import LlmBackend
 from bot.answer.retrieve import Hit, HybridRetriever, IndexCache, KnowledgeIndex, Weights
 from bot.answer.route import Route, route
 from bot.answer.understand import standalone_readings, validate_question
 from bot.answer.verdict import classification_answer, local_verdict_answer
 from bot.runtime.embeddings import embed_array, make_embeddings
+from bot.runtime.feedback_store import open_feedback_store
 from bot.runtime.schema import Answer, Turn
 from bot.runtime.settings import Settings
 from bot.runtime.store import Store, open_store
@@ -50,6 +52,7 @@ class KnowledgeBot:
         self._retriever: HybridRetriever | None = None
         self._classifier: tuple[Any, InitiativeClassifier] | None = None
         self._llm: Any = None
+        self.prior = FeedbackPrior(lambda: open_feedback_store(settings), self.embed)
 
     # ------------------------------------------------------------------ ports
     def load(self) -> None:
@@ -219,6 +222,8 @@ class KnowledgeBot:
         """The best-supported reading with its evidence score, and its retrieved chunks."""
         evidence = weigh_readings(readings, self.embed(readings), self.index(), self.calibration)
         hits = self.retriever.search(evidence.question, evidence.vector, self.settings.top_k)
+        if self.settings.feedback_ranking:  # documents voted 👎 for similar questions drop
+            hits = self.prior.rerank(evidence.vector, hits)
         return evidence, hits
 
     def _weak(self, evidence: Evidence, hits: list[Hit]) -> bool:

@@ -117,7 +117,14 @@ class Settings(BaseSettings):
         "default SQLite `<data_dir>/kb.sqlite3`.",
     )
     feedback_db: Path | None = Field(
-        None, description="SQLite file for 👍/👎 feedback; default `<data_dir>/feedback.sqlite3`."
+        None,
+        description="Deprecated, use `KB_DATABASE_URL`: a SQLite file for Slack's votes and "
+        "retry claims, used only when `KB_DATABASE_URL` is unset.",
+    )
+    feedback_ranking: bool = Field(
+        True,
+        description="Demote documents voted 👎 for similar past questions (bounded; "
+        "`false` ranks without votes).",
     )
 
     @field_validator("chroma_url")
