@@ -2,7 +2,8 @@
 
 Votes live in the state database (shared by replicas). For each voted question this keeps a
 net per-document count: +1 for every 👎 on an answer citing the document (half for
-"incomplete", where the cited document was right but not enough), -1 for every 👍. At answer
+"incomplete", where the cited document was right but not enough), -1 for every 👍, each
+scaled by the document's share of the answer's citations. At answer
 time the current question is compared with the voted questions by embedding; the counts of
 similar ones (weighted by similarity) demote the matching documents' hits by a bounded factor,
 so repeated 👎 push a document below its peers for that kind of question but never remove it.
@@ -13,8 +14,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -41,18 +44,26 @@ class _Signals:
     net: list[dict[str, float]]  # per question: document source -> net weighted 👎
 
 
+def _shares(citations: list[dict[str, Any]]) -> dict[str, float]:
+    """How much of an answer each cited document carries: its citations relative to the most
+    cited one (1.0), so a vote weighs most on the document the answer leaned on."""
+    counts = Counter(str(c["source"]) for c in citations if c.get("source"))
+    top = max(counts.values(), default=0)
+    return {source: n / top for source, n in counts.items()}
+
+
 def _net_by_question(records: list[FeedbackRecord]) -> dict[str, dict[str, float]]:
     """Per voted question, the net weighted 👎 of each cited document."""
     out: dict[str, dict[str, float]] = {}
     for record in records:
         question = record.question.strip()
-        sources = {c.get("source") for c in record.citations if c.get("source")}
-        if not question or not sources:
+        shares = _shares(record.citations)
+        if not question or not shares:
             continue
         weight = -1.0 if record.vote == "up" else REASON_WEIGHT.get(record.reason or "", 1.0)
         counts = out.setdefault(question, {})
-        for source in sources:
-            counts[source] = counts.get(source, 0.0) + weight
+        for source, share in shares.items():
+            counts[source] = counts.get(source, 0.0) + weight * share
     return out
 
 
@@ -74,7 +85,7 @@ class FeedbackPrior:
     ) -> None:
         self._open_store = open_store
         self._embed = embed
-        self._refresh = refresh_seconds
+        self.refresh_seconds = refresh_seconds
         self._lock = threading.Lock()
         self._store: FeedbackStore | None = None
         self._version: tuple[int, float] | None = None
@@ -83,10 +94,10 @@ class FeedbackPrior:
         self._checked = float("-inf")
 
     def _current(self) -> _Signals | None:
-        if time.monotonic() - self._checked < self._refresh:
+        if time.monotonic() - self._checked < self.refresh_seconds:
             return self._signals
         with self._lock:
-            if time.monotonic() - self._checked >= self._refresh:
+            if time.monotonic() - self._checked >= self.refresh_seconds:
                 try:
                     self._reload()
                 except Exception as exc:  # votes are a refinement: answer without them

@@ -226,6 +226,10 @@ class KnowledgeBot:
             hits = self.prior.rerank(evidence.vector, hits)
         return evidence, hits
 
+    def retrieve(self, question: str) -> list[Hit]:
+        """The chunks a question retrieves, best first, as the answer is composed from them."""
+        return self._evidence([self.validate(question)])[1]
+
     def _weak(self, evidence: Evidence, hits: list[Hit]) -> bool:
         return not hits or evidence.score < self.calibration.abstain_below
 

@@ -1,0 +1,212 @@
+"""Shared state in the state database, on SQLite and on a real PostgreSQL server: Slack retry
+claims, votes with a reason, the old feedback file, and votes that change ranking."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine
+
+from bot.answer import KnowledgeBot
+from bot.doors.feedback import export_feedback
+from bot.runtime.feedback_store import FeedbackStore, open_feedback_store
+from bot.runtime.schema import Answer, Citation
+from bot.runtime.settings import Settings
+from tests.postgres import create_database, postgres_bindir, postgres_server
+
+_databases = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[str]:
+    """A real PostgreSQL on loopback for the session (skipped only if it is not installed)."""
+    if postgres_bindir() is None:
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty state database: a SQLite file, or a new database on the PostgreSQL server
+    given as a bare `postgresql://` URL (kb must pick the psycopg driver itself)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.sqlite3'}"
+    server = request.getfixturevalue("postgres")
+    return create_database(server, f"kb_test_{next(_databases)}")
+
+
+def an_answer(*sources: str) -> Answer:
+    citations = [
+        Citation(n=n, source=s, title=s, quote="quoted text", score=0.5)
+        for n, s in enumerate(sources, start=1)
+    ]
+    return Answer(answer="An answer [1].", citations=citations, backend="local")
+
+
+# ------------------------------------------------------------------------------ retry claims
+def test_a_key_is_claimed_once_across_connections_and_again_after_it_expires(
+    state_url: str,
+) -> None:
+    first = FeedbackStore(state_url)
+    # a second replica: its own engine and connection pool on the same database
+    url = state_url.replace("postgresql://", "postgresql+psycopg://")
+    second = FeedbackStore(create_engine(url))
+    assert first.claim("slack:event:Ev1", 60) is True
+    assert second.claim("slack:event:Ev1", 60) is False
+    assert first.claim("slack:event:Ev1", 60) is False
+    assert second.claim("slack:event:Ev2", 60) is True
+    assert first.claim("slack:event:gone", 0.0) is True
+    assert second.claim("slack:event:gone", 60) is True  # the first claim had expired
+
+
+def test_concurrent_claims_of_one_key_have_exactly_one_winner(state_url: str) -> None:
+    url = state_url.replace("postgresql://", "postgresql+psycopg://")
+    stores = [FeedbackStore(create_engine(url)) for _ in range(2)]
+    results: list[bool] = []
+    barrier = threading.Barrier(8)
+
+    def race(store: FeedbackStore) -> None:
+        barrier.wait()
+        results.append(store.claim("slack:message:C1:1700000000.000100", 60))
+
+    threads = [threading.Thread(target=race, args=(stores[i % 2],)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [False] * 7 + [True]
+
+
+# ------------------------------------------------------------------------------ votes
+def test_a_vote_keeps_its_question_answer_sources_reason_and_comment(state_url: str) -> None:
+    store = FeedbackStore(state_url)
+    answer_id = store.save_answer(
+        "Who owns it?", an_answer("corpus/a.txt", "corpus/b.txt"), channel="C1", thread_ts="1.0"
+    )
+    assert store.answered_in_thread("C1", "1.0") and not store.answered_in_thread("C1", "2.0")
+    store.record(answer_id, "U1", "down", reason="outdated", comment="that changed in 2024")
+    again = store.record(answer_id, "U1", "down")  # the click again: reason and comment stay
+    assert (again.reason, again.comment) == ("outdated", "that changed in 2024")
+    assert again.question == "Who owns it?" and again.answer == "An answer [1]."
+    assert [c["source"] for c in again.citations] == ["corpus/a.txt", "corpus/b.txt"]
+    assert again.channel == "C1" and again.thread_ts == "1.0"
+    store.record(answer_id, "U2", "up")
+    assert [(r.user, r.vote, r.reason) for r in store.records()] == [
+        ("U1", "down", "outdated"),
+        ("U2", "up", None),
+    ]
+    # changing one's mind to 👍 clears the reason
+    assert store.record(answer_id, "U1", "up").reason is None
+
+    store.record(answer_id, "U3", "down", reason="off-topic")
+    exported = export_feedback(store, "csv")
+    assert exported.splitlines()[0].endswith(",comment,reason")
+    assert "off-topic" in exported
+    (case,) = store.as_eval_cases()
+    assert case["feedback"]["reason"] == "off-topic" and case["expected_sources"] == [
+        "corpus/a.txt",
+        "corpus/b.txt",
+    ]
+
+
+def test_an_unknown_reason_or_vote_is_refused_and_stores_nothing(state_url: str) -> None:
+    store = FeedbackStore(state_url)
+    answer_id = store.save_answer("Q?", an_answer("corpus/a.txt"), channel="C1", thread_ts=None)
+    with pytest.raises(ValueError, match="wrong, incomplete, outdated, off-topic"):
+        store.record(answer_id, "U1", "down", reason="boring")
+    with pytest.raises(ValueError, match="'up' or 'down'"):
+        store.record(answer_id, "U1", "meh")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="👎"):
+        store.record(answer_id, "U1", "up", reason="wrong")
+    assert store.records() == []
+
+
+# ------------------------------------------------------------------------------ upgrades
+OLD_SCHEMA = """
+CREATE TABLE answers (id TEXT PRIMARY KEY, created_at TEXT NOT NULL, channel TEXT,
+    thread_ts TEXT, question TEXT NOT NULL, history TEXT NOT NULL DEFAULT '[]',
+    answer TEXT NOT NULL, citations TEXT NOT NULL DEFAULT '[]', classification TEXT,
+    abstained INTEGER NOT NULL DEFAULT 0, degraded INTEGER NOT NULL DEFAULT 0, backend TEXT);
+CREATE TABLE votes (answer_id TEXT NOT NULL, user TEXT NOT NULL, channel TEXT, thread_ts TEXT,
+    vote TEXT NOT NULL, voted_at TEXT NOT NULL, comment TEXT, PRIMARY KEY (answer_id, user));
+INSERT INTO answers (id, created_at, channel, question, answer, citations)
+    VALUES ('old1', '2026-01-02T03:04:05+00:00', 'C9', 'Old question?', 'Old answer.',
+            '[{"n": 1, "source": "corpus/a.txt"}]');
+INSERT INTO votes VALUES ('old1', 'U9', 'C9', NULL, 'down', '2026-01-02T03:05:00+00:00', 'meh');
+"""
+
+
+def test_votes_in_an_old_feedback_file_move_to_the_state_database_untouched(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    old = data / "feedback.sqlite3"
+    with sqlite3.connect(old) as conn:
+        conn.executescript(OLD_SCHEMA)
+    before = hashlib.sha256(old.read_bytes()).hexdigest()
+    settings = Settings(data_dir=data)
+    for _ in range(2):  # every start imports; a second import adds nothing
+        (record,) = open_feedback_store(settings).records()
+    assert (record.user, record.vote, record.comment) == ("U9", "down", "meh")
+    assert record.question == "Old question?" and record.citations[0]["source"] == "corpus/a.txt"
+    assert hashlib.sha256(old.read_bytes()).hexdigest() == before
+    assert (data / "kb.sqlite3").is_file()
+
+    # the deprecated KB_FEEDBACK_DB still names the file kb keeps votes in
+    legacy = tmp_path / "elsewhere.sqlite3"
+    store = open_feedback_store(Settings(data_dir=tmp_path / "d2", feedback_db=legacy))
+    store.record(
+        store.save_answer("Q?", an_answer("corpus/a.txt"), channel=None, thread_ts=None), "U1", "up"
+    )
+    assert [r.user for r in FeedbackStore(legacy).records()] == ["U1"]
+
+
+# ------------------------------------------------------------------------------ ranking
+def test_a_document_voted_down_for_a_question_drops_below_its_peers_for_similar_ones(
+    indexed_settings: Settings, state_url: str
+) -> None:
+    settings = indexed_settings.model_copy(update={"database_url": state_url})
+    bot = KnowledgeBot(settings)
+    bot.prior.refresh_seconds = 0.0  # see each vote at once (a server polls every few seconds)
+    asked, similar, unrelated = (
+        "What is an IT strategy?",
+        "whats IT strategy actually about",
+        "Who owns digital transformation?",
+    )
+
+    def order(question: str) -> list[str]:
+        return list(dict.fromkeys(h.chunk.source for h in bot.retrieve(question)))
+
+    answer = bot.answer(asked)
+    voted = answer.citations[0].source
+    before, unrelated_before = order(similar), order(unrelated)
+    assert before[0] == voted and len(before) > 1
+    peer = before[1]
+
+    store = open_feedback_store(settings)
+    answer_id = store.save_answer(asked, answer, channel="C1", thread_ts="1.1")
+    store.record(answer_id, "U1", "down", reason="wrong")
+    after_one = order(similar)
+    for user in ("U2", "U3"):  # the same question asked again, and voted down again
+        again = store.save_answer(asked, bot.answer(asked), channel="C1", thread_ts=None)
+        store.record(again, user, "down", reason="outdated", comment="old figures")
+
+    after = order(similar)
+    assert after.index(peer) < after.index(voted), (before, after)
+    assert voted in after  # demoted, never removed
+    assert after_one.index(voted) <= after.index(voted)  # repeated votes weigh more
+    assert order(unrelated) == unrelated_before  # other questions rank as before
+    assert order(asked)[0] != voted
+    assert bot.answer(asked).citations[0].source != voted  # what the asker sees changes
+
+    # with the signal turned off, ranking ignores the votes
+    off = KnowledgeBot(settings.model_copy(update={"feedback_ranking": False}))
+    assert list(dict.fromkeys(h.chunk.source for h in off.retrieve(similar))) == before
