@@ -42,7 +42,7 @@ def postgres_server() -> Iterator[str]:
     data, port = root / "data", free_port()
     subprocess.run(
         _as_server_user(
-            [str(bindir / "initdb"), "-D", str(data), "-U", "kb", "--auth=trust", "-E", "UTF8"]
+            [str(bindir / "initdb"), "-D", str(data), "-U", "kb", "--auth=trust", "-E", "UTF8", "-N"]
         ),
         check=True,
         stdout=subprocess.DEVNULL,
@@ -60,7 +60,7 @@ def postgres_server() -> Iterator[str]:
         yield f"postgresql://kb@127.0.0.1:{port}/postgres"
     finally:
         subprocess.run(
-            _as_server_user([*pg_ctl, "-m", "fast", "stop"]),
+            _as_server_user([*pg_ctl, "-m", "immediate", "stop"]),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

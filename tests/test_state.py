@@ -5,20 +5,31 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import create_engine
 
 from bot.answer import KnowledgeBot
 from bot.doors.feedback import export_feedback
+from bot.doors.http import create_app
 from bot.runtime.feedback_store import FeedbackStore, open_feedback_store
 from bot.runtime.schema import Answer, Citation
 from bot.runtime.settings import Settings
+from tests.conftest import make_settings
+from tests.fakes.slack_api import BOT_USER_ID, FakeSlack, signed_headers
+from tests.live_server import running
 from tests.postgres import create_database, postgres_bindir, postgres_server
+from tests.test_server_mode import chroma_server  # noqa: F401  (the `chroma run` fixture)
+
+SECRET = "state-signing-secret"
 
 _databases = itertools.count(1)
 
@@ -210,3 +221,62 @@ def test_a_document_voted_down_for_a_question_drops_below_its_peers_for_similar_
     # with the signal turned off, ranking ignores the votes
     off = KnowledgeBot(settings.model_copy(update={"feedback_ranking": False}))
     assert list(dict.fromkeys(h.chunk.source for h in off.retrieve(similar))) == before
+
+
+# ------------------------------------------------------------------------------ replicas
+def test_two_replicas_answer_a_slack_event_and_its_retry_once(
+    request: pytest.FixtureRequest, postgres: str, tmp_path: Path
+) -> None:
+    """Two `kb serve` apps (uvicorn on two ports, each with its own bot and Slack listeners)
+    over one `chroma run` server and one PostgreSQL: Slack delivers an event to one, and its
+    retry to the other while the first is still answering."""
+    chroma = request.getfixturevalue("chroma_server")
+    database = create_database(postgres, f"kb_replicas_{next(_databases)}")
+    with FakeSlack() as fake:
+        replicas = [
+            make_settings(
+                tmp_path / name,
+                chroma_url=chroma,
+                database_url=database,
+                slack_bot_token=SecretStr("xoxb-fake"),
+                slack_signing_secret=SecretStr(SECRET),
+                slack_api_url=fake.base_url,
+            )
+            for name in ("a", "b")
+        ]
+        assert KnowledgeBot(replicas[0]).ensure_index() is True  # one ingest, seen by both
+        with running(create_app(replicas[0])) as first, running(create_app(replicas[1])) as second:
+            ts = "1700009000.000100"
+            event = {
+                "type": "app_mention",
+                "user": "U1",
+                "text": f"<@{BOT_USER_ID}> What is an IT strategy?",
+                "ts": ts,
+                "channel": "C900",
+                "event_ts": ts,
+            }
+            body = json.dumps(
+                {
+                    "token": "legacy",
+                    "team_id": "T1",
+                    "api_app_id": "AAPP",
+                    "event": event,
+                    "type": "event_callback",
+                    "event_id": "Ev0REPLICA1",
+                    "event_time": int(time.time()),
+                    "authorizations": [{"team_id": "T1", "user_id": BOT_USER_ID, "is_bot": True}],
+                }
+            )
+            retry = {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
+            with httpx.Client(timeout=10) as http:
+                for base, extra in ((first, {}), (second, retry), (first, retry)):
+                    headers = {**signed_headers(SECRET, body), **extra}
+                    response = http.post(f"{base}/slack/events", content=body, headers=headers)
+                    assert response.status_code == 200
+            fake.wait_for("chat.update", 1, timeout=30)
+            with pytest.raises(TimeoutError):  # no second answer arrives later either
+                fake.wait_for("chat.postMessage", 2, timeout=1.5)
+            (posted,) = [c.params for c in fake.calls_to("chat.postMessage")]
+            assert posted["channel"] == "C900" and posted["thread_ts"] == ts
+            (update,) = [c.params for c in fake.calls_to("chat.update")]
+            assert "Sources" in json.dumps(update["blocks"])
