@@ -113,7 +113,7 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None,
         description="State database shared by replicas (Slack retry de-duplication, feedback, "
-        "document registry): a SQLAlchemy URL such as `postgresql+psycopg://user:pw@host/kb`; "
+        "document registry): a SQLAlchemy URL such as `postgresql://user:pw@host/kb` (psycopg 3); "
         "default SQLite `<data_dir>/kb.sqlite3`.",
     )
     feedback_db: Path | None = Field(
