@@ -53,7 +53,9 @@ def engine_at(url: str) -> Engine:
                 engine = create_engine(url, connect_args={"timeout": 10})
                 event.listen(engine, "connect", _sqlite_pragmas)
             else:
-                engine = create_engine(url, pool_pre_ping=True)
+                # a database that does not answer fails in seconds, not at the TCP timeout
+                args = {"connect_timeout": 5} if url.startswith("postgresql+psycopg") else {}
+                engine = create_engine(url, pool_pre_ping=True, connect_args=args)
             _engines[url] = engine
     return engine
 
