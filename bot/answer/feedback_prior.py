@@ -94,16 +94,34 @@ class FeedbackPrior:
         self._checked = float("-inf")
 
     def _current(self) -> _Signals | None:
-        if time.monotonic() - self._checked < self.refresh_seconds:
-            return self._signals
-        with self._lock:
-            if time.monotonic() - self._checked >= self.refresh_seconds:
-                try:
-                    self._reload()
-                except Exception as exc:  # votes are a refinement: answer without them
-                    log.warning("feedback votes unavailable for ranking: %s", exc)
-                self._checked = time.monotonic()
+        """The signals as they are now; when they are due for a check, one background thread
+        reloads them (embedding newly voted questions), so no request waits for it."""
+        due = time.monotonic() - self._checked >= self.refresh_seconds
+        if due and self._lock.acquire(blocking=False):
+            self._checked = time.monotonic()
+            threading.Thread(
+                target=self._refresh_locked, name="kb-feedback-prior", daemon=True
+            ).start()
         return self._signals
+
+    def refresh(self) -> None:
+        """Read the votes now and wait for them (start-up, tests, benchmarks)."""
+        with self._lock:
+            self._reload_logged()
+            self._checked = time.monotonic()
+
+    def _refresh_locked(self) -> None:
+        try:
+            self._reload_logged()
+        finally:
+            self._checked = time.monotonic()
+            self._lock.release()
+
+    def _reload_logged(self) -> None:
+        try:
+            self._reload()
+        except Exception as exc:  # votes are a refinement: answer without them
+            log.warning("feedback votes unavailable for ranking: %s", exc)
 
     def _reload(self) -> None:
         if self._store is None:

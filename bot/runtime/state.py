@@ -84,14 +84,13 @@ def claim(engine: Engine, key: str, ttl_seconds: float) -> bool:
     exactly one succeeds. An expired claim is deleted first and can be taken again.
     """
     now = time.time()
-    with engine.begin() as conn:
-        conn.execute(delete(claims).where(claims.c.key == key, claims.c.expires_at < now))
-        if next(_claims_made) % 200 == 0:  # keep the table small without a sweeper thread
-            conn.execute(delete(claims).where(claims.c.expires_at < now))
     row = {"key": key, "expires_at": now + ttl_seconds}
     stmt = dialect_insert(engine, claims)
     try:
-        with engine.begin() as conn:
+        with engine.begin() as conn:  # one transaction: one commit on the Slack ack path
+            conn.execute(delete(claims).where(claims.c.key == key, claims.c.expires_at < now))
+            if next(_claims_made) % 200 == 0:  # keep the table small without a sweeper thread
+                conn.execute(delete(claims).where(claims.c.expires_at < now))
             if stmt is None:
                 conn.execute(insert(claims).values(**row))
                 return True
