@@ -87,11 +87,18 @@ def bench_ranking(settings: Settings, votes: list[int], rounds: int) -> None:
                 started = time.perf_counter()
                 bot.retrieve(question)
                 samples.append(time.perf_counter() - started)
+        vector = bot.embed([questions[0]])[0]
+        signal = []
+        for _ in range(200):  # the signal alone, free of retrieval's noise on a busy machine
+            started = time.perf_counter()
+            bot.prior.net_votes(vector)
+            signal.append(time.perf_counter() - started)
         median = statistics.median(samples)
         baseline = baseline or median
         print(
             f"retrieve() with {target:5d} 👎: {_ms(samples)}  ×{median / baseline:.2f}"
-            f"  (background load of the votes {load * 1000:.0f} ms)"
+            f"  (signal alone: median {statistics.median(signal) * 1e6:.0f} µs;"
+            f" background load of the votes {load * 1000:.0f} ms)"
         )
 
 

@@ -149,10 +149,9 @@ class FeedbackPrior:
         similarity = signals.vectors @ question_vector
         weights = np.clip((similarity - SIMILAR_FROM) / (SIMILAR_FULL - SIMILAR_FROM), 0, 1)
         out: dict[str, float] = {}
-        for weight, counts in zip(weights, signals.net, strict=True):
-            if weight > 0:
-                for source, votes in counts.items():
-                    out[source] = out.get(source, 0.0) + float(weight) * votes
+        for i in np.flatnonzero(weights):  # only the similar questions, not every voted one
+            for source, votes in signals.net[i].items():
+                out[source] = out.get(source, 0.0) + float(weights[i]) * votes
         return out
 
     def rerank(self, question_vector: np.ndarray, hits: list[Hit]) -> list[Hit]:
