@@ -6,7 +6,10 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -96,7 +99,9 @@ def test_concurrent_claims_of_one_key_have_exactly_one_winner(state_url: str) ->
 
 
 # ------------------------------------------------------------------------------ votes
-def test_a_vote_keeps_its_question_answer_sources_reason_and_comment(state_url: str) -> None:
+def test_a_vote_keeps_its_question_answer_sources_reason_and_comment(
+    state_url: str, tmp_path: Path
+) -> None:
     store = FeedbackStore(state_url)
     answer_id = store.save_answer(
         "Who owns it?", an_answer("corpus/a.txt", "corpus/b.txt"), channel="C1", thread_ts="1.0"
@@ -125,6 +130,19 @@ def test_a_vote_keeps_its_question_answer_sources_reason_and_comment(state_url: 
         "corpus/a.txt",
         "corpus/b.txt",
     ]
+    # `kb feedback --as-eval` reads the same database from its URL
+    env = {**os.environ, "KB_DATABASE_URL": state_url, "KB_DATA_DIR": str(tmp_path / "cli")}
+    cli = subprocess.run(
+        [sys.executable, "-m", "bot.doors.cli", "feedback", "--as-eval"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert cli.returncode == 0, cli.stderr
+    (line,) = cli.stdout.splitlines()
+    printed = json.loads(line)
+    assert printed["question"] == "Who owns it?" and printed["feedback"]["reason"] == "off-topic"
 
 
 def test_an_unknown_reason_or_vote_is_refused_and_stores_nothing(state_url: str) -> None:
