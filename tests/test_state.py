@@ -237,6 +237,14 @@ def test_a_document_voted_down_for_a_question_drops_below_its_peers_for_similar_
     assert order(asked)[0] != voted
     assert bot.answer(asked).citations[0].source != voted  # what the asker sees changes
 
+    # the voted question's embedding is shared through the database: a replica that starts
+    # later (or a restart) reads it instead of embedding every voted question again
+    (stored,) = store.question_vectors(bot.store.model, [asked]).values()
+    assert float(stored @ bot.embed([asked])[0]) > 0.999
+    replica = KnowledgeBot(settings)
+    replica.prior.refresh()
+    assert list(dict.fromkeys(h.chunk.source for h in replica.retrieve(similar))) == after
+
     # with the signal turned off, ranking ignores the votes
     off = KnowledgeBot(settings.model_copy(update={"feedback_ranking": False}))
     assert list(dict.fromkeys(h.chunk.source for h in off.retrieve(similar))) == before

@@ -81,10 +81,12 @@ class FeedbackPrior:
         self,
         open_store: Callable[[], FeedbackStore],
         embed: Callable[[list[str]], np.ndarray],
+        model: Callable[[], str],
         refresh_seconds: float = REFRESH_SECONDS,
     ) -> None:
         self._open_store = open_store
         self._embed = embed
+        self._model = model
         self.refresh_seconds = refresh_seconds
         self._lock = threading.Lock()
         self._store: FeedbackStore | None = None
@@ -132,8 +134,14 @@ class FeedbackPrior:
         net = _net_by_question(self._store.records())
         questions = [q for q, counts in net.items() if any(v > 0 for v in counts.values())]
         missing = [q for q in questions if q not in self._vectors]
-        if missing:
-            self._vectors.update(zip(missing, self._embed(missing), strict=True))
+        if missing:  # another replica (or an earlier run) may have embedded them already
+            model = self._model()
+            self._vectors.update(self._store.question_vectors(model, missing))
+            new = [q for q in missing if q not in self._vectors]
+            if new:
+                embedded = dict(zip(new, self._embed(new), strict=True))
+                self._store.save_question_vectors(model, embedded)
+                self._vectors.update(embedded)
         self._signals = (
             _Signals(np.stack([self._vectors[q] for q in questions]), [net[q] for q in questions])
             if questions

@@ -52,7 +52,9 @@ class KnowledgeBot:
         self._retriever: HybridRetriever | None = None
         self._classifier: tuple[Any, InitiativeClassifier] | None = None
         self._llm: Any = None
-        self.prior = FeedbackPrior(lambda: open_feedback_store(settings), self.embed)
+        self.prior = FeedbackPrior(
+            lambda: open_feedback_store(settings), self.embed, lambda: self.store.model
+        )
 
     # ------------------------------------------------------------------ ports
     def load(self) -> None:

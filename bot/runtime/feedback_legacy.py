@@ -66,10 +66,12 @@ def import_legacy(path: Path, store: FeedbackStore) -> int:
     with store.engine.begin() as db:
         for table, rows in ((answers, answer_rows), (votes, vote_rows)):
             for row in rows:
-                stmt = store.dialect_insert(table)
-                if stmt is None:
-                    continue
-                stmt = stmt.values(**row).on_conflict_do_nothing().returning(table.c[0])
+                stmt = (
+                    store.dialect_insert(table)
+                    .values(**row)
+                    .on_conflict_do_nothing()
+                    .returning(table.c[0])
+                )
                 added += int(db.execute(stmt).first() is not None and table is votes)
     if added:
         log.info("imported %d votes from %s into the state database", added, path)

@@ -9,6 +9,7 @@ follow-up can tell that the bot already answered in that thread.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -18,7 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from sqlalchemy import Engine, Table, and_, case, func, insert, select
+import numpy as np
+from sqlalchemy import Engine, Table, case, func, insert, select
 
 from bot.runtime.database import engine_at, engine_for, ensure_tables
 from bot.runtime.feedback_export import (
@@ -29,7 +31,14 @@ from bot.runtime.feedback_export import (
 )
 from bot.runtime.schema import Answer, Turn
 from bot.runtime.settings import Settings
-from bot.runtime.state import answers, claim, dialect_insert, metadata, votes
+from bot.runtime.state import (
+    answers,
+    claim,
+    dialect_insert,
+    metadata,
+    question_vectors,
+    votes,
+)
 
 __all__ = [
     "FEEDBACK_FIELDS",
@@ -67,6 +76,10 @@ class FeedbackRecord:
     reason: str | None = None
 
 
+def _vector_key(model: str, question: str) -> str:
+    return hashlib.sha256(f"{model}\n{question}".encode()).hexdigest()
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -90,13 +103,14 @@ class FeedbackStore:
             self.engine = engine_at(target)
         else:
             self.engine = engine_at(f"sqlite:///{Path(target).resolve()}")
+        dialect_insert(self.engine, votes)  # SQLite or PostgreSQL, or a clear error now
         ensure_tables(self.engine, metadata)
 
     def close(self) -> None:
         """Nothing to do: connections are pooled per URL for the whole process."""
 
     def dialect_insert(self, table: Table) -> Any:
-        """The dialect's INSERT, which knows ON CONFLICT (None for other dialects)."""
+        """The dialect's INSERT, which knows ON CONFLICT."""
         return dialect_insert(self.engine, table)
 
     # ------------------------------------------------------------------ retry claims
@@ -203,13 +217,7 @@ class FeedbackStore:
         return self.records(answer_id=answer_id, user=user)[0]
 
     def _upsert_vote(self, conn: Any, row: dict[str, Any]) -> None:
-        stmt = self.dialect_insert(votes)
-        if stmt is None:  # other dialects: update, else insert, in the same transaction
-            key = and_(votes.c.answer_id == row["answer_id"], votes.c.voter == row["voter"])
-            if not conn.execute(votes.update().where(key).values(**row)).rowcount:
-                conn.execute(insert(votes).values(**row))
-            return
-        stmt = stmt.values(**row)
+        stmt = self.dialect_insert(votes).values(**row)
         new = stmt.excluded
         conn.execute(
             stmt.on_conflict_do_update(
@@ -273,6 +281,30 @@ class FeedbackStore:
             )
             for row in rows
         ]
+
+    def question_vectors(self, model: str, questions: list[str]) -> dict[str, np.ndarray]:
+        """The stored embeddings of these questions by `model` (those not stored are absent)."""
+        keys = {_vector_key(model, q): q for q in questions}
+        found: dict[str, np.ndarray] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(keys), 500):  # bounded IN lists
+                batch = list(keys)[start : start + 500]
+                query = select(question_vectors).where(question_vectors.c.key.in_(batch))
+                for key, blob in conn.execute(query):
+                    found[keys[key]] = np.frombuffer(blob, dtype="<f4")
+        return found
+
+    def save_question_vectors(self, model: str, vectors: dict[str, np.ndarray]) -> None:
+        """Store embeddings of questions by `model` (a key already stored is left as it is)."""
+        if not vectors:
+            return
+        stmt = self.dialect_insert(question_vectors)
+        rows = [
+            {"key": _vector_key(model, q), "vector": np.asarray(v, dtype="<f4").tobytes()}
+            for q, v in vectors.items()
+        ]
+        with self.engine.begin() as conn:
+            conn.execute(stmt.on_conflict_do_nothing(), rows)
 
     def votes_version(self) -> tuple[int, float]:
         """(number of votes, time of the latest change): cheap to poll for "anything new?"."""

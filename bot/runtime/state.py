@@ -16,15 +16,14 @@ from sqlalchemy import (
     Engine,
     Float,
     Index,
+    LargeBinary,
     MetaData,
     String,
     Table,
     Text,
     delete,
-    insert,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 
 metadata = MetaData()
 answers = Table(
@@ -64,17 +63,29 @@ claims = Table(
     Column("expires_at", Float, nullable=False, index=True),
 )
 
+# Embeddings of voted questions, computed once by whichever replica needs one first, so a
+# restart or a new replica does not embed every voted question again (key: sha256 of the
+# embedding model's name and the question).
+question_vectors = Table(
+    "kb_question_vectors",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("vector", LargeBinary, nullable=False),  # float32, little-endian
+)
+
 _claims_made = itertools.count()
 
 
 def dialect_insert(engine: Engine, table: Table) -> Any:
-    """The dialect's INSERT, which knows ON CONFLICT (SQLite and PostgreSQL; else None)."""
+    """The dialect's INSERT, which knows ON CONFLICT (SQLite and PostgreSQL, the two supported)."""
     dialect = engine.dialect.name
     if dialect == "postgresql":
         return postgresql.insert(table)
     if dialect == "sqlite":
         return sqlite.insert(table)
-    return None
+    raise ValueError(
+        f"the state database must be SQLite or PostgreSQL, not {dialect} (KB_DATABASE_URL)"
+    )
 
 
 def claim(engine: Engine, key: str, ttl_seconds: float) -> bool:
@@ -84,18 +95,15 @@ def claim(engine: Engine, key: str, ttl_seconds: float) -> bool:
     exactly one succeeds. An expired claim is deleted first and can be taken again.
     """
     now = time.time()
-    row = {"key": key, "expires_at": now + ttl_seconds}
-    stmt = dialect_insert(engine, claims)
-    try:
-        with engine.begin() as conn:  # one transaction: one commit on the Slack ack path
-            conn.execute(delete(claims).where(claims.c.key == key, claims.c.expires_at < now))
-            if next(_claims_made) % 200 == 0:  # keep the table small without a sweeper thread
-                conn.execute(delete(claims).where(claims.c.expires_at < now))
-            if stmt is None:
-                conn.execute(insert(claims).values(**row))
-                return True
-            # RETURNING, not rowcount: psycopg reports -1 for an INSERT … ON CONFLICT
-            stmt = stmt.values(**row).on_conflict_do_nothing().returning(claims.c.key)
-            return conn.execute(stmt).first() is not None
-    except IntegrityError:  # dialects without ON CONFLICT: the primary key decided
-        return False
+    # RETURNING, not rowcount: psycopg reports -1 for an INSERT … ON CONFLICT
+    stmt = (
+        dialect_insert(engine, claims)
+        .values(key=key, expires_at=now + ttl_seconds)
+        .on_conflict_do_nothing()
+        .returning(claims.c.key)
+    )
+    with engine.begin() as conn:  # one transaction: one commit on the Slack ack path
+        conn.execute(delete(claims).where(claims.c.key == key, claims.c.expires_at < now))
+        if next(_claims_made) % 200 == 0:  # keep the table small without a sweeper thread
+            conn.execute(delete(claims).where(claims.c.expires_at < now))
+        return conn.execute(stmt).first() is not None
