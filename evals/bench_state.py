@@ -55,15 +55,16 @@ def _questions() -> list[str]:
 
 
 def bench_ranking(settings: Settings, votes: list[int], rounds: int) -> None:
-    """retrieve() over the eval questions with 0, then more and more 👎 in the database."""
+    """retrieve() over the eval questions as 👎 accumulate, with the signal on and off in turn
+    (interleaved, so the ratio holds on a machine whose load changes during the run)."""
     bot = KnowledgeBot(settings)
     bot.ensure_index()
     bot.prior.refresh_seconds = 3600.0  # no background reloads while timing
+    off = KnowledgeBot(settings.model_copy(update={"feedback_ranking": False}))
     questions = _questions()
     sources = sorted({s["source"] for s in bot.sources()})
     store = open_feedback_store(settings)
     rng = random.Random(7)
-    baseline = None
     recorded = 0
     for target in votes:
         for i in range(recorded, target):
@@ -73,7 +74,7 @@ def bench_ranking(settings: Settings, votes: list[int], rounds: int) -> None:
                 for n, s in enumerate(picked, start=1)
             ]
             answer = Answer(answer="a [1]", citations=citations, backend="local")
-            # rephrased variants of real questions, so some are similar to what is asked
+            # variants of real questions, so some are similar to what is asked
             question = f"{rng.choice(questions)} ({i})"
             answer_id = store.save_answer(question, answer, channel="CB", thread_ts=None)
             store.record(answer_id, f"U{i}", "down", reason="wrong")
@@ -81,25 +82,34 @@ def bench_ranking(settings: Settings, votes: list[int], rounds: int) -> None:
         started = time.perf_counter()
         bot.prior.refresh()  # what a server does in the background: embed the voted questions
         load = time.perf_counter() - started
-        samples = []
+        with_votes, without = [], []
         for _ in range(rounds):
             for question in questions:
-                started = time.perf_counter()
-                bot.retrieve(question)
-                samples.append(time.perf_counter() - started)
+                for kb, samples in ((bot, with_votes), (off, without)):
+                    started = time.perf_counter()
+                    kb.retrieve(question)
+                    samples.append(time.perf_counter() - started)
         vector = bot.embed([questions[0]])[0]
         signal = []
         for _ in range(200):  # the signal alone, free of retrieval's noise on a busy machine
             started = time.perf_counter()
             bot.prior.net_votes(vector)
             signal.append(time.perf_counter() - started)
-        median = statistics.median(samples)
-        baseline = baseline or median
+        ratio = statistics.median(with_votes) / statistics.median(without)
         print(
-            f"retrieve() with {target:5d} 👎: {_ms(samples)}  ×{median / baseline:.2f}"
+            f"retrieve() with {target:5d} 👎: {_ms(with_votes)}  ×{ratio:.2f} of ranking off"
             f"  (signal alone: median {statistics.median(signal) * 1e6:.0f} µs;"
             f" background load of the votes {load * 1000:.0f} ms)"
         )
+
+
+def bench_replica_start(settings: Settings) -> None:
+    """A replica that starts after the votes: it reads the voted questions' vectors."""
+    replica = KnowledgeBot(settings)
+    replica.load()
+    started = time.perf_counter()
+    replica.prior.refresh()
+    print(f"a new replica loads the votes in {(time.perf_counter() - started) * 1000:.0f} ms")
 
 
 def main(
@@ -119,6 +129,7 @@ def main(
         print(f"state database: {url.split('@')[-1]}")
         bench_claims(open_feedback_store(settings), claims)
         bench_ranking(settings, [int(v) for v in votes.split(",")], rounds)
+        bench_replica_start(settings)
 
 
 if __name__ == "__main__":
