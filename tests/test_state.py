@@ -26,9 +26,10 @@ from bot.doors.http import create_app
 from bot.runtime.feedback_store import FeedbackStore, open_feedback_store
 from bot.runtime.schema import Answer, Citation
 from bot.runtime.settings import Settings
+from bot.runtime.state import load_question_vectors
 from tests.conftest import make_settings
 from tests.fakes.slack_api import BOT_USER_ID, FakeSlack, signed_headers
-from tests.live_server import running
+from tests.live_server import free_port, running
 from tests.postgres import create_database, postgres_bindir, postgres_server
 from tests.test_server_mode import chroma_server  # noqa: F401  (the `chroma run` fixture)
 
@@ -239,7 +240,7 @@ def test_a_document_voted_down_for_a_question_drops_below_its_peers_for_similar_
 
     # the voted question's embedding is shared through the database: a replica that starts
     # later (or a restart) reads it instead of embedding every voted question again
-    (stored,) = store.question_vectors(bot.store.model, [asked]).values()
+    (stored,) = load_question_vectors(store.engine, bot.store.model, [asked]).values()
     assert float(stored @ bot.embed([asked])[0]) > 0.999
     replica = KnowledgeBot(settings)
     replica.prior.refresh()
@@ -307,3 +308,51 @@ def test_two_replicas_answer_a_slack_event_and_its_retry_once(
             assert posted["channel"] == "C900" and posted["thread_ts"] == ts
             (update,) = [c.params for c in fake.calls_to("chat.update")]
             assert "Sources" in json.dumps(update["blocks"])
+
+
+def test_with_the_state_database_down_slack_still_answers_once_per_delivery(
+    indexed_settings: Settings, tmp_path: Path
+) -> None:
+    """PostgreSQL unreachable (nothing listens on its port): the app starts, a mention is
+    answered with sources, and the ranking runs without votes instead of failing."""
+    down = f"postgresql://kb@127.0.0.1:{free_port()}/kb"
+    with FakeSlack() as fake:
+        settings = indexed_settings.model_copy(
+            update={
+                "database_url": down,
+                "slack_bot_token": SecretStr("xoxb-fake"),
+                "slack_signing_secret": SecretStr(SECRET),
+                "slack_api_url": fake.base_url,
+            }
+        )
+        bot = KnowledgeBot(settings)
+        bot.prior.refresh()  # fails quietly: no votes
+        assert bot.retrieve("What is an IT strategy?")
+        with running(create_app(settings, bot)) as base:
+            ts = "1700009100.000100"
+            event = {
+                "type": "app_mention",
+                "user": "U1",
+                "text": f"<@{BOT_USER_ID}> What is an IT strategy?",
+                "ts": ts,
+                "channel": "C901",
+                "event_ts": ts,
+            }
+            body = json.dumps(
+                {
+                    "team_id": "T1",
+                    "api_app_id": "AAPP",
+                    "event": event,
+                    "type": "event_callback",
+                    "event_id": "Ev0DOWN1",
+                    "event_time": int(time.time()),
+                    "authorizations": [{"team_id": "T1", "user_id": BOT_USER_ID, "is_bot": True}],
+                }
+            )
+            with httpx.Client(timeout=10) as http:
+                response = http.post(
+                    f"{base}/slack/events", content=body, headers=signed_headers(SECRET, body)
+                )
+            assert response.status_code == 200
+            (update,) = fake.wait_for("chat.update", 1, timeout=30)
+            assert "Sources" in json.dumps(update.params["blocks"])

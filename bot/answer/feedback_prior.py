@@ -23,6 +23,7 @@ import numpy as np
 
 from bot.answer.retrieve import Hit
 from bot.runtime.feedback_store import FeedbackRecord, FeedbackStore
+from bot.runtime.state import load_question_vectors, save_question_vectors
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,7 @@ class FeedbackPrior:
         self._signals: _Signals | None = None
         self._vectors: dict[str, np.ndarray] = {}  # question -> embedding, computed once
         self._checked = float("-inf")
+        self._failing = False
 
     def _current(self) -> _Signals | None:
         """The signals as they are now; when they are due for a check, one background thread
@@ -122,8 +124,12 @@ class FeedbackPrior:
     def _reload_logged(self) -> None:
         try:
             self._reload()
+            self._failing = False
         except Exception as exc:  # votes are a refinement: answer without them
-            log.warning("feedback votes unavailable for ranking: %s", exc)
+            # once per outage at warning level, not every few seconds
+            level = logging.DEBUG if self._failing else logging.WARNING
+            log.log(level, "feedback votes unavailable for ranking: %s", exc)
+            self._failing = True
 
     def _reload(self) -> None:
         if self._store is None:
@@ -136,11 +142,11 @@ class FeedbackPrior:
         missing = [q for q in questions if q not in self._vectors]
         if missing:  # another replica (or an earlier run) may have embedded them already
             model = self._model()
-            self._vectors.update(self._store.question_vectors(model, missing))
+            self._vectors.update(load_question_vectors(self._store.engine, model, missing))
             new = [q for q in missing if q not in self._vectors]
             if new:
                 embedded = dict(zip(new, self._embed(new), strict=True))
-                self._store.save_question_vectors(model, embedded)
+                save_question_vectors(self._store.engine, model, embedded)
                 self._vectors.update(embedded)
         self._signals = (
             _Signals(np.stack([self._vectors[q] for q in questions]), [net[q] for q in questions])

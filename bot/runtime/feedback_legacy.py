@@ -63,6 +63,7 @@ def import_legacy(path: Path, store: FeedbackStore) -> int:
         for row in old_votes
     ]
     added = 0
+    store.ensure()
     with store.engine.begin() as db:
         for table, rows in ((answers, answer_rows), (votes, vote_rows)):
             for row in rows:

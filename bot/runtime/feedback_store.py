@@ -9,18 +9,19 @@ follow-up can tell that the bot already answered in that thread.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-import numpy as np
-from sqlalchemy import Engine, Table, case, func, insert, select
+from sqlalchemy import Connection, Engine, Table, func, insert, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.runtime.database import engine_at, engine_for, ensure_tables
 from bot.runtime.feedback_export import (
@@ -36,7 +37,7 @@ from bot.runtime.state import (
     claim,
     dialect_insert,
     metadata,
-    question_vectors,
+    upsert_vote,
     votes,
 )
 
@@ -76,10 +77,6 @@ class FeedbackRecord:
     reason: str | None = None
 
 
-def _vector_key(model: str, question: str) -> str:
-    return hashlib.sha256(f"{model}\n{question}".encode()).hexdigest()
-
-
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -104,7 +101,26 @@ class FeedbackStore:
         else:
             self.engine = engine_at(f"sqlite:///{Path(target).resolve()}")
         dialect_insert(self.engine, votes)  # SQLite or PostgreSQL, or a clear error now
-        ensure_tables(self.engine, metadata)
+        self._tables_ready = False
+
+    def ensure(self) -> None:
+        """Create the tables on first use, not at start-up: a replica whose database is down
+        still starts, answers, and de-duplicates again once the database is back."""
+        if not self._tables_ready:
+            ensure_tables(self.engine, metadata)
+            self._tables_ready = True
+
+    @contextmanager
+    def _begin(self) -> Iterator[Connection]:
+        self.ensure()
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        self.ensure()
+        with self.engine.connect() as conn:
+            yield conn
 
     def close(self) -> None:
         """Nothing to do: connections are pooled per URL for the whole process."""
@@ -117,6 +133,7 @@ class FeedbackStore:
     def claim(self, key: str, ttl_seconds: float) -> bool:
         """True for the first caller in any process to claim `key` within `ttl_seconds`
         (atomic across replicas; see `bot.runtime.state.claim`)."""
+        self.ensure()
         return claim(self.engine, key, ttl_seconds)
 
     # ------------------------------------------------------------------ answers
@@ -132,7 +149,26 @@ class FeedbackStore:
         """Store a posted answer; returns its id (what the feedback buttons carry)."""
         answer_id = uuid.uuid4().hex[:16]
         classification = answer.classification.model_dump() if answer.classification else None
-        with self.engine.begin() as conn:
+        try:
+            self._save_answer(
+                answer_id, question, answer, channel, thread_ts, history, classification
+            )
+        except SQLAlchemyError as exc:
+            # the answer still goes out; a vote on it keeps the message text (fallback_answer)
+            log.warning("could not store answer %s (state database: %s)", answer_id, exc)
+        return answer_id
+
+    def _save_answer(
+        self,
+        answer_id: str,
+        question: str,
+        answer: Answer,
+        channel: str | None,
+        thread_ts: str | None,
+        history: list[Turn] | None,
+        classification: dict[str, Any] | None,
+    ) -> None:
+        with self._begin() as conn:
             conn.execute(
                 insert(answers).values(
                     id=answer_id,
@@ -149,7 +185,6 @@ class FeedbackStore:
                     backend=answer.backend,
                 )
             )
-        return answer_id
 
     def answered_in_thread(self, channel: str, thread_ts: str) -> bool:
         """Whether the bot has posted an answer in this thread."""
@@ -158,8 +193,12 @@ class FeedbackStore:
             .where(answers.c.channel == channel, answers.c.thread_ts == thread_ts)
             .limit(1)
         )
-        with self.engine.connect() as conn:
-            return conn.execute(query).first() is not None
+        try:
+            with self._connect() as conn:
+                return conn.execute(query).first() is not None
+        except SQLAlchemyError as exc:  # a mention still works; a bare follow-up waits
+            log.warning("could not look up thread %s/%s: %s", channel, thread_ts, exc)
+            return False
 
     # ------------------------------------------------------------------ votes
     def record(
@@ -188,7 +227,7 @@ class FeedbackStore:
             raise ValueError(f"reason must be one of {', '.join(REASONS)}, not {reason!r}")
         if reason is not None and vote != "down":
             raise ValueError("a reason goes with a 👎 vote only")
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             known = conn.execute(select(answers.c.id).where(answers.c.id == answer_id)).first()
             if known is None:
                 log.warning("feedback for unknown answer %s; storing the message text", answer_id)
@@ -213,30 +252,8 @@ class FeedbackStore:
                 "voted_at": _now(),
                 "voted_epoch": time.time(),
             }
-            self._upsert_vote(conn, row)
+            upsert_vote(conn, row)
         return self.records(answer_id=answer_id, user=user)[0]
-
-    def _upsert_vote(self, conn: Any, row: dict[str, Any]) -> None:
-        stmt = self.dialect_insert(votes).values(**row)
-        new = stmt.excluded
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[votes.c.answer_id, votes.c.voter],
-                set_={
-                    "vote": new.vote,
-                    "voted_at": new.voted_at,
-                    "voted_epoch": new.voted_epoch,
-                    "channel": func.coalesce(new.channel, votes.c.channel),
-                    "thread_ts": func.coalesce(new.thread_ts, votes.c.thread_ts),
-                    "comment": func.coalesce(new.comment, votes.c.comment),
-                    # a 👍 clears the 👎's reason; a repeated 👎 without one keeps it
-                    "reason": case(
-                        (new.vote == "down", func.coalesce(new.reason, votes.c.reason)),
-                        else_=None,
-                    ),
-                },
-            )
-        )
 
     def records(
         self, vote: Vote | None = None, *, answer_id: str | None = None, user: str | None = None
@@ -262,7 +279,7 @@ class FeedbackStore:
         if user is not None:
             query = query.where(votes.c.voter == user)
         query = query.order_by(votes.c.voted_epoch, votes.c.answer_id, votes.c.voter)
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             rows = conn.execute(query).mappings().all()
         return [
             FeedbackRecord(
@@ -282,34 +299,10 @@ class FeedbackStore:
             for row in rows
         ]
 
-    def question_vectors(self, model: str, questions: list[str]) -> dict[str, np.ndarray]:
-        """The stored embeddings of these questions by `model` (those not stored are absent)."""
-        keys = {_vector_key(model, q): q for q in questions}
-        found: dict[str, np.ndarray] = {}
-        with self.engine.connect() as conn:
-            for start in range(0, len(keys), 500):  # bounded IN lists
-                batch = list(keys)[start : start + 500]
-                query = select(question_vectors).where(question_vectors.c.key.in_(batch))
-                for key, blob in conn.execute(query):
-                    found[keys[key]] = np.frombuffer(blob, dtype="<f4")
-        return found
-
-    def save_question_vectors(self, model: str, vectors: dict[str, np.ndarray]) -> None:
-        """Store embeddings of questions by `model` (a key already stored is left as it is)."""
-        if not vectors:
-            return
-        stmt = self.dialect_insert(question_vectors)
-        rows = [
-            {"key": _vector_key(model, q), "vector": np.asarray(v, dtype="<f4").tobytes()}
-            for q, v in vectors.items()
-        ]
-        with self.engine.begin() as conn:
-            conn.execute(stmt.on_conflict_do_nothing(), rows)
-
     def votes_version(self) -> tuple[int, float]:
         """(number of votes, time of the latest change): cheap to poll for "anything new?"."""
         query = select(func.count(), func.max(votes.c.voted_epoch))
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             count, latest = conn.execute(query).one()
         return int(count or 0), float(latest or 0.0)
 
@@ -342,5 +335,8 @@ def open_feedback_store(settings: Settings) -> FeedbackStore:
     if legacy.is_file():
         from bot.runtime.feedback_legacy import import_legacy
 
-        import_legacy(legacy, store)
+        try:
+            import_legacy(legacy, store)
+        except SQLAlchemyError as exc:  # retried at the next start; the old file is untouched
+            log.warning("could not import the votes of %s yet: %s", legacy, exc)
     return store

@@ -6,13 +6,16 @@ SQLAlchemy Core, so the same statements run on the default SQLite file and on Po
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import time
 from typing import Any
 
+import numpy as np
 from sqlalchemy import (
     Boolean,
     Column,
+    Connection,
     Engine,
     Float,
     Index,
@@ -21,7 +24,10 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    case,
     delete,
+    func,
+    select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -107,3 +113,56 @@ def claim(engine: Engine, key: str, ttl_seconds: float) -> bool:
         if next(_claims_made) % 200 == 0:  # keep the table small without a sweeper thread
             conn.execute(delete(claims).where(claims.c.expires_at < now))
         return conn.execute(stmt).first() is not None
+
+
+def _vector_key(model: str, question: str) -> str:
+    return hashlib.sha256(f"{model}\n{question}".encode()).hexdigest()
+
+
+def load_question_vectors(engine: Engine, model: str, questions: list[str]) -> dict[str, Any]:
+    """The stored embeddings (float32 arrays) of these questions by `model`; others absent."""
+    keys = {_vector_key(model, q): q for q in questions}
+    found: dict[str, Any] = {}
+    with engine.connect() as conn:
+        for start in range(0, len(keys), 500):  # bounded IN lists
+            batch = list(keys)[start : start + 500]
+            query = select(question_vectors).where(question_vectors.c.key.in_(batch))
+            for key, blob in conn.execute(query):
+                found[keys[key]] = np.frombuffer(blob, dtype="<f4")
+    return found
+
+
+def save_question_vectors(engine: Engine, model: str, vectors: dict[str, Any]) -> None:
+    """Store embeddings of questions by `model` (a key already stored is left as it is)."""
+    if not vectors:
+        return
+    rows = [
+        {"key": _vector_key(model, q), "vector": np.asarray(v, dtype="<f4").tobytes()}
+        for q, v in vectors.items()
+    ]
+    with engine.begin() as conn:
+        conn.execute(dialect_insert(engine, question_vectors).on_conflict_do_nothing(), rows)
+
+
+def upsert_vote(conn: Connection, row: dict[str, Any]) -> None:
+    """Insert one user's vote on an answer, or change it (one row per answer and user)."""
+    stmt = dialect_insert(conn.engine, votes).values(**row)
+    new = stmt.excluded
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[votes.c.answer_id, votes.c.voter],
+            set_={
+                "vote": new.vote,
+                "voted_at": new.voted_at,
+                "voted_epoch": new.voted_epoch,
+                "channel": func.coalesce(new.channel, votes.c.channel),
+                "thread_ts": func.coalesce(new.thread_ts, votes.c.thread_ts),
+                "comment": func.coalesce(new.comment, votes.c.comment),
+                # a 👍 clears the 👎's reason; a repeated 👎 without one keeps it
+                "reason": case(
+                    (new.vote == "down", func.coalesce(new.reason, votes.c.reason)),
+                    else_=None,
+                ),
+            },
+        )
+    )
