@@ -3,10 +3,11 @@
 Votes live in the state database (shared by replicas). For each voted question this keeps a
 net per-document count: +1 for every 👎 on an answer citing the document (half for
 "incomplete", where the cited document was right but not enough), -1 for every 👍, each
-scaled by the document's share of the answer's citations. At answer
-time the current question is compared with the voted questions by embedding; the counts of
-similar ones (weighted by similarity) demote the matching documents' hits by a bounded factor,
-so repeated 👎 push a document below its peers for that kind of question but never remove it.
+scaled by the document's share of the answer's citations. At answer time the question is
+compared with the voted questions by embedding; the counts of similar ones (weighted by
+similarity) demote the matching documents' hits by a bounded factor, so repeated 👎 push a
+document below its peers for that kind of question but never remove it. A 👍 only cancels
+👎; it never promotes a document above what retrieval gave it.
 """
 
 from __future__ import annotations
