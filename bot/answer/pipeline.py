@@ -21,12 +21,14 @@ from bot.answer.check import checked_llm_answer, cite_passages
 from bot.answer.classify import InitiativeClassifier, build_prototypes
 from bot.answer.compose import abstain, answer_locally
 from bot.answer.evidence import Evidence, weigh_readings
+from bot.answer.feedback_prior import FeedbackPrior
 from bot.answer.generate import LlmBackend
 from bot.answer.retrieve import Hit, HybridRetriever, IndexCache, KnowledgeIndex, Weights
 from bot.answer.route import Route, route
 from bot.answer.understand import standalone_readings, validate_question
 from bot.answer.verdict import classification_answer, local_verdict_answer
 from bot.runtime.embeddings import embed_array, make_embeddings
+from bot.runtime.feedback_store import open_feedback_store
 from bot.runtime.schema import Answer, Turn
 from bot.runtime.settings import Settings
 from bot.runtime.store import Store, open_store
@@ -64,6 +66,9 @@ class KnowledgeBot:
         self._retriever: HybridRetriever | None = None
         self._classifier: tuple[Any, InitiativeClassifier] | None = None
         self._llm: Any = None
+        self.prior = FeedbackPrior(
+            lambda: open_feedback_store(settings), self.embed, lambda: self.store.model
+        )
 
     # ------------------------------------------------------------------ ports
     def load(self) -> None:
@@ -257,7 +262,13 @@ class KnowledgeBot:
         """The best-supported reading with its evidence score, and its retrieved chunks."""
         evidence = weigh_readings(readings, self.embed(readings), self.index(), self.calibration)
         hits = self.retriever.search(evidence.question, evidence.vector, self.settings.top_k)
+        if self.settings.feedback_ranking:  # documents voted 👎 for similar questions drop
+            hits = self.prior.rerank(evidence.vector, hits)
         return evidence, hits
+
+    def retrieve(self, question: str) -> list[Hit]:
+        """The chunks a question retrieves, best first, as the answer is composed from them."""
+        return self._evidence([self.validate(question)])[1]
 
     def _weak(self, evidence: Evidence, hits: list[Hit]) -> bool:
         return not hits or evidence.score < self.calibration.abstain_below

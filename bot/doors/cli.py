@@ -344,7 +344,7 @@ def feedback_command(
     settings = _settings()
     sys.stdout.write(
         export_feedback(
-            settings.feedback_path,
+            settings,
             fmt,  # type: ignore[arg-type]
             as_eval=as_eval,
             datasets_dir=PACKAGE_ROOT / "evals" / "datasets",

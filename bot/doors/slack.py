@@ -30,9 +30,9 @@ from bot.doors.slack_blocks import (
     render_thinking,
 )
 from bot.doors.slack_thread import (
+    DEDUPE_TTL_S,
     USAGE,
     USER_SUBTYPES,
-    SeenKeys,
     failure_text,
     log_answer,
     plain_text,
@@ -67,8 +67,6 @@ class SlackListeners:
     def __init__(self, bot: BotSource, store: FeedbackStore) -> None:
         self._bot = bot
         self.store = store
-        self.events = SeenKeys()
-        self.messages = SeenKeys()
 
     @property
     def bot(self) -> KnowledgeBot:
@@ -84,7 +82,7 @@ class SlackListeners:
     def dedupe_events(self, body: dict[str, Any], request: Any, next: Callable[[], Any]) -> Any:
         """Ack a redelivered event (Slack retry, same event_id) without processing it again."""
         event_id = body.get("event_id") if isinstance(body, dict) else None
-        if event_id and not self.events.add(str(event_id)):
+        if event_id and not self._claim(f"slack:event:{event_id}"):
             retry = request.headers.get("x-slack-retry-num", ["?"])[0]
             log.info("event %s already received (retry %s): acked, not processed", event_id, retry)
             return BoltResponse(status=200, body="")
@@ -92,7 +90,18 @@ class SlackListeners:
 
     def claim(self, channel: str, ts: str) -> bool:
         """True once per user message, whichever event (mention, message, retry) brings it."""
-        return self.messages.add(f"{channel}:{ts}")
+        return self._claim(f"slack:message:{channel}:{ts}")
+
+    def _claim(self, key: str) -> bool:
+        """Claim `key` in the state database, so only one replica handles it.
+
+        If the database is unreachable, answer anyway: a rare duplicate beats silence.
+        """
+        try:
+            return self.store.claim(key, DEDUPE_TTL_S)
+        except Exception as exc:
+            log.warning("retry de-duplication unavailable (%s); handling %s anyway", exc, key)
+            return True
 
     # ------------------------------------------------------------------ matchers
     @staticmethod

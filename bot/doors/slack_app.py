@@ -17,9 +17,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bot.answer import KnowledgeBot
-from bot.doors.feedback import FeedbackStore
 from bot.doors.slack import BotSource, SlackListeners
 from bot.doors.slack_blocks import FEEDBACK_DOWN, FEEDBACK_UP
+from bot.runtime.feedback_store import FeedbackStore, open_feedback_store
 from bot.runtime.settings import Settings
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ def build_slack_app(
         listener_executor=ThreadPoolExecutor(max_workers=8, thread_name_prefix="kb-slack"),
         logger=logging.getLogger("bot.doors.slack.bolt"),
     )
-    listeners = SlackListeners(bot, store or FeedbackStore(settings.feedback_path))
+    listeners = SlackListeners(bot, store or open_feedback_store(settings))
     app.use(listeners.dedupe_events)
 
     assistant = Assistant(logger=logging.getLogger("bot.doors.slack.assistant"))

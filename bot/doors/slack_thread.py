@@ -1,14 +1,12 @@
 """Reading and writing Slack threads for the Slack door: a thread as conversation history,
-posting or replacing kb's message, the user-facing failure text, and retry de-duplication."""
+posting or replacing kb's message, and the user-facing failure text. (Retry de-duplication is
+a claim in the state database, shared by replicas: `FeedbackStore.claim`.)"""
 
 from __future__ import annotations
 
 import html
 import logging
 import re
-import threading
-import time
-from collections import OrderedDict
 from typing import Any
 
 from slack_bolt import BoltContext
@@ -25,35 +23,11 @@ log = logging.getLogger(__name__)
 USER_SUBTYPES = (None, "file_share", "thread_broadcast")
 HISTORY_MESSAGES = 20  # thread messages read back as conversation history
 DEDUPE_TTL_S = 15 * 60.0  # Slack retries after ~0 s, 1 min and 5 min
-DEDUPE_MAX = 10_000
 USAGE = (
     "Ask me about IT and digital strategy, e.g. `/kb What is digital transformation?`, "
     "or classify an initiative with `/kb classify move payroll to a cloud HR suite`."
 )
 _MENTION = re.compile(r"<@[UW][A-Z0-9]+(?:\|[^>]*)?>")
-
-
-class SeenKeys:
-    """A bounded, thread-safe set of recently seen keys that forgets them after `ttl` seconds."""
-
-    def __init__(self, ttl: float = DEDUPE_TTL_S, max_size: int = DEDUPE_MAX) -> None:
-        self.ttl = ttl
-        self.max_size = max_size
-        self._seen: OrderedDict[str, float] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def add(self, key: str) -> bool:
-        """Remember `key`; True if it was new (not seen within the TTL)."""
-        now = time.monotonic()
-        with self._lock:
-            while self._seen and (
-                len(self._seen) >= self.max_size or next(iter(self._seen.values())) < now - self.ttl
-            ):
-                self._seen.popitem(last=False)
-            if key in self._seen:
-                return False
-            self._seen[key] = now
-            return True
 
 
 def plain_text(text: str) -> str:

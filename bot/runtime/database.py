@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy.exc import DBAPIError
 
 from bot.runtime.settings import Settings
 
@@ -28,9 +29,22 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.close()
 
 
+def normalise_url(url: str) -> str:
+    """`postgresql://…` (and `postgres://…`) as the psycopg 3 driver URL SQLAlchemy needs."""
+    for bare in ("postgresql://", "postgres://"):
+        if url.startswith(bare):
+            return "postgresql+psycopg://" + url.removeprefix(bare)
+    return url
+
+
 def engine_for(settings: Settings) -> Engine:
     """The engine for the configured state database (created once per URL per process)."""
-    url = settings.database
+    return engine_at(settings.database)
+
+
+def engine_at(url: str) -> Engine:
+    """The engine for a state-database URL (created once per URL per process)."""
+    url = normalise_url(url)
     with _lock:
         engine = _engines.get(url)
         if engine is None:
@@ -39,11 +53,18 @@ def engine_for(settings: Settings) -> Engine:
                 engine = create_engine(url, connect_args={"timeout": 10})
                 event.listen(engine, "connect", _sqlite_pragmas)
             else:
-                engine = create_engine(url, pool_pre_ping=True)
+                # a database that does not answer fails in seconds, not at the TCP timeout
+                args = {"connect_timeout": 5} if url.startswith("postgresql+psycopg") else {}
+                engine = create_engine(url, pool_pre_ping=True, connect_args=args)
             _engines[url] = engine
     return engine
 
 
 def ensure_tables(engine: Engine, metadata: MetaData) -> None:
     """Create the tables of `metadata` that do not exist yet (idempotent, safe across processes)."""
-    metadata.create_all(engine, checkfirst=True)
+    try:
+        metadata.create_all(engine, checkfirst=True)
+    except DBAPIError:
+        # Another replica created the same table between our check and our CREATE; the second
+        # pass sees it and creates only what is still missing.
+        metadata.create_all(engine, checkfirst=True)

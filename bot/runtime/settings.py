@@ -131,11 +131,18 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None,
         description="State database shared by replicas (Slack retry de-duplication, feedback, "
-        "document registry): a SQLAlchemy URL such as `postgresql+psycopg://user:pw@host/kb`; "
+        "document registry): a SQLAlchemy URL such as `postgresql://user:pw@host/kb` (psycopg 3); "
         "default SQLite `<data_dir>/kb.sqlite3`.",
     )
     feedback_db: Path | None = Field(
-        None, description="SQLite file for 👍/👎 feedback; default `<data_dir>/feedback.sqlite3`."
+        None,
+        description="Deprecated, use `KB_DATABASE_URL`: a SQLite file for Slack's votes and "
+        "retry claims, used only when `KB_DATABASE_URL` is unset.",
+    )
+    feedback_ranking: bool = Field(
+        True,
+        description="Demote documents voted 👎 for similar past questions (bounded; "
+        "`false` ranks without votes).",
     )
 
     @field_validator("chroma_url")
