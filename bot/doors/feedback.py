@@ -38,8 +38,10 @@ FEEDBACK_FIELDS = (
     "citations",
     "vote",
     "voted_at",
+    "reason",
     "comment",
 )
+REASONS = ("wrong", "incomplete", "outdated", "off_topic")  # the 👎 "what was wrong?" choices
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS answers (
@@ -65,6 +67,7 @@ CREATE TABLE IF NOT EXISTS votes (
     vote TEXT NOT NULL CHECK (vote IN ('up', 'down')),
     voted_at TEXT NOT NULL,
     comment TEXT,
+    reason TEXT,
     PRIMARY KEY (answer_id, user)
 );
 """
@@ -85,6 +88,7 @@ class FeedbackRecord:
     voted_at: str
     comment: str | None = None
     history: list[dict[str, str]] | None = None
+    reason: str | None = None
 
 
 def _now() -> str:
@@ -106,6 +110,9 @@ class FeedbackStore:
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(_SCHEMA)
+            columns = {row["name"] for row in conn.execute("PRAGMA table_info(votes)")}
+            if "reason" not in columns:  # a file written before 👎 reasons existed
+                conn.execute("ALTER TABLE votes ADD COLUMN reason TEXT")
             self._conn = conn
         return self._conn
 
@@ -158,6 +165,22 @@ class FeedbackStore:
             )
         return answer_id
 
+    def get_answer(self, answer_id: str) -> tuple[str, Answer] | None:
+        """The question and the `Answer` stored under `answer_id` (e.g. to share it), or None."""
+        with self._tx() as conn:
+            row = conn.execute("SELECT * FROM answers WHERE id = ?", (answer_id,)).fetchone()
+        if row is None:
+            return None
+        answer = Answer(
+            answer=row["answer"],
+            citations=json.loads(row["citations"] or "[]"),
+            classification=json.loads(row["classification"]) if row["classification"] else None,
+            abstained=bool(row["abstained"]),
+            degraded=bool(row["degraded"]),
+            backend=row["backend"] or "local",
+        )
+        return row["question"], answer
+
     def answered_in_thread(self, channel: str, thread_ts: str) -> bool:
         """Whether the bot has posted an answer in this thread."""
         with self._tx() as conn:
@@ -178,6 +201,7 @@ class FeedbackStore:
         thread_ts: str | None = None,
         comment: str | None = None,
         fallback_answer: str = "",
+        reason: str | None = None,
     ) -> FeedbackRecord:
         """Record (or change) one user's vote on an answer; returns the stored record.
 
@@ -186,6 +210,8 @@ class FeedbackStore:
         """
         if vote not in ("up", "down"):
             raise ValueError(f"vote must be 'up' or 'down', not {vote!r}")
+        if reason is not None and reason not in REASONS:
+            raise ValueError(f"reason must be one of {', '.join(REASONS)}, not {reason!r}")
         with self._tx() as conn:
             if conn.execute("SELECT 1 FROM answers WHERE id = ?", (answer_id,)).fetchone() is None:
                 log.warning("feedback for unknown answer %s; storing the message text", answer_id)
@@ -195,11 +221,12 @@ class FeedbackStore:
                     (answer_id, _now(), channel, thread_ts, fallback_answer),
                 )
             conn.execute(
-                "INSERT INTO votes (answer_id, user, channel, thread_ts, vote, voted_at, comment)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)"
+                "INSERT INTO votes (answer_id, user, channel, thread_ts, vote, voted_at, comment,"
+                " reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (answer_id, user) DO UPDATE SET vote = excluded.vote,"
-                " voted_at = excluded.voted_at, comment = COALESCE(excluded.comment, comment)",
-                (answer_id, user, channel, thread_ts, vote, _now(), comment),
+                " voted_at = excluded.voted_at, comment = COALESCE(excluded.comment, comment),"
+                " reason = COALESCE(excluded.reason, reason)",
+                (answer_id, user, channel, thread_ts, vote, _now(), comment, reason),
             )
         return self.records(answer_id=answer_id, user=user)[0]
 
@@ -210,7 +237,7 @@ class FeedbackStore:
         query = (
             "SELECT v.answer_id, v.user, COALESCE(v.channel, a.channel) AS channel,"
             " COALESCE(v.thread_ts, a.thread_ts) AS thread_ts, a.question, a.answer,"
-            " a.citations, a.history, v.vote, v.voted_at, v.comment"
+            " a.citations, a.history, v.vote, v.voted_at, v.comment, v.reason"
             " FROM votes v JOIN answers a ON a.id = v.answer_id"
         )
         filters = {"v.vote": vote, "v.answer_id": answer_id, "v.user": user}
@@ -233,6 +260,7 @@ class FeedbackStore:
                 voted_at=row["voted_at"],
                 comment=row["comment"],
                 history=json.loads(row["history"] or "[]"),
+                reason=row["reason"],
             )
             for row in rows
         ]
@@ -279,6 +307,7 @@ class FeedbackStore:
                         "answer_id": record.answer_id,
                         "vote": record.vote,
                         "voted_at": record.voted_at,
+                        "reason": record.reason,
                         "comment": record.comment,
                         "bot_answer": record.answer,
                         "thread_history": record.history or [],
