@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 STREAM_INTERVAL = 1.0  # seconds between chat.appendStream calls (Slack rate-limits appends)
 STREAM_TEXT = 12_000  # markdown_text per stream call
+FIRST_APPEND_CHARS = 40  # the first append goes as soon as this much text is written
 # keys an ingest may record in chunk metadata for the document's last change
 MODIFIED_KEYS = ("modified", "last_modified", "modified_at", "updated", "updated_at", "mtime")
 Render = Callable[[bool], list[BlockList]]  # classic_feedback -> messages
@@ -179,6 +180,7 @@ class Streamer:
         self.broken = False  # an append failed: the rest goes in the final stop call
         self._buffer = ""
         self._last = 0.0
+        self._appends = 0
 
     def open(self, user: str | None, team: str | None) -> bool:
         """Start the stream; False where the workspace does not support streaming."""
@@ -202,9 +204,18 @@ class Streamer:
             if isinstance(piece, Answer):
                 return piece
             self._buffer += piece
-            if not self.broken and time.monotonic() - self._last >= STREAM_INTERVAL:
+            if self.broken:
+                continue
+            if self._appends == 0:
+                # the first words show at once (after a few, not one); then ≤ 1 append/s
+                if len(self._buffer) >= FIRST_APPEND_CHARS or self._waited():
+                    self._flush()
+            elif self._waited():
                 self._flush()
         raise RuntimeError("the answer stream ended without an Answer")
+
+    def _waited(self) -> bool:
+        return time.monotonic() - self._last >= STREAM_INTERVAL
 
     def _flush(self) -> None:
         text, self._buffer = self._buffer[:STREAM_TEXT], self._buffer[STREAM_TEXT:]
@@ -219,6 +230,7 @@ class Streamer:
             log.warning("chat.appendStream failed (%s); finishing in one go", exc)
             self._buffer = text + self._buffer
             self.broken = True
+        self._appends += 1
         self._last = time.monotonic()
 
     def close(self, blocks: BlockList | None, extra: str = "") -> None:

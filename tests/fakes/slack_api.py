@@ -738,7 +738,7 @@ class FakeSlack:
         ts = self._next_ts()
         msg = self._message({"text": text, "thread_ts": params["thread_ts"]}, ts)
         self._posted[(channel, str(params["thread_ts"]))].append(msg)
-        self._streams[ts] = {"state": "streaming", "last": time.monotonic(), "msg": msg}
+        self._streams[ts] = {"state": "streaming", "last": None, "msg": msg}  # last append
         return {"ok": True, "channel": channel, "ts": ts}
 
     def _stream(self, params: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
@@ -757,7 +757,7 @@ class FakeSlack:
         if problem or not text:
             return {"ok": False, "error": problem or "invalid_arguments"}
         now = time.monotonic()
-        if now - stream["last"] < STREAM_MIN_INTERVAL:
+        if stream["last"] is not None and now - stream["last"] < STREAM_MIN_INTERVAL:
             return {"ok": False, "error": "ratelimited"}
         stream["last"] = now
         stream["msg"]["text"] += text
