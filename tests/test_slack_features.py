@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,10 @@ from pydantic import SecretStr
 
 from bot.answer import KnowledgeBot
 from bot.doors.slack_app import SlackConfigError, build_slack_app
-from bot.doors.slack_blocks import MAX_BLOCKS, MESSAGE_CHARS
-from bot.runtime.settings import Settings
+from bot.doors.slack_blocks import MAX_BLOCKS, MESSAGE_CHARS, citation_line
+from bot.doors.slack_reply import doc_info
+from bot.runtime.settings import BUNDLED_CORPUS, Settings
+from tests.conftest import make_settings
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.fakes.slack_api import BOT_USER_ID, STREAM_MIN_INTERVAL, FakeSlack, blocks_chars
 from tests.test_slack import (
@@ -359,3 +362,43 @@ def test_bad_channel_file_is_a_clear_start_up_error(
     settings = slack_settings(indexed_settings, fake, tmp_path, slack_channels=bad)
     with pytest.raises(SlackConfigError, match=r"channels\.toml"):
         build_slack_app(settings, KnowledgeBot(settings))
+
+
+# ------------------------------------------------------------------------------ citations
+def test_citations_show_section_link_from_the_manifest_and_date_when_indexed(
+    tmp_path: Path,
+) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    source = next(BUNDLED_CORPUS.glob("004_*.txt"))
+    shutil.copy(source, corpus / source.name)
+    (corpus / "manifest.toml").write_text(
+        f'[documents."{source.name}"]\ntitle = "IT vs Digital Transformation"\n'
+        'url = "https://wiki.example.com/it-vs-digital?a=1&b=2"\n',
+        encoding="utf-8",
+    )
+    settings = make_settings(tmp_path / "data", corpus_dir=corpus)
+    bot = KnowledgeBot(settings)
+    bot.ensure_index()
+    answer = bot.answer(ON_TOPIC)
+    assert answer.citations and not answer.abstained
+
+    docs = doc_info(bot, answer.citations)
+    line = citation_line(answer.citations[0], docs.get(answer.citations[0].source))
+    assert line.startswith(
+        "[1] <https://wiki.example.com/it-vs-digital?a=1&amp;b=2|*IT vs Digital Transformation*>"
+    )
+    assert "updated" not in line  # this ingest records no date: the line goes without
+    sectioned = next(c for c in answer.citations if c.section)
+    assert f" › {sectioned.section}" in citation_line(sectioned, docs.get(sectioned.source))
+
+    # an index whose chunks carry the document's last-modified date shows it
+    coll = bot.store.collection()
+    assert coll is not None
+    got = coll.get(include=["metadatas"])
+    coll.update(
+        ids=got["ids"],
+        metadatas=[{**m, "modified": "2025-03-01T10:00:00Z"} for m in got["metadatas"] or []],
+    )
+    dated = doc_info(bot, answer.citations)[answer.citations[0].source]
+    assert "· updated 2025-03-01 —" in citation_line(answer.citations[0], dated)
