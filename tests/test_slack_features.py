@@ -402,3 +402,18 @@ def test_citations_show_section_link_from_the_manifest_and_date_when_indexed(
     )
     dated = doc_info(bot, answer.citations)[answer.citations[0].source]
     assert "· updated 2025-03-01 —" in citation_line(answer.citations[0], dated)
+
+
+def test_workspace_refusing_feedback_buttons_gets_the_classic_ones(
+    fake: FakeSlack, http: httpx.Client, local_url: str
+) -> None:
+    fake.fail_next("chat.update", "invalid_blocks")
+    post_event(
+        http, local_url, envelope(mention("C2800", f"<@{BOT_USER_ID}> {ON_TOPIC}", user="U80"))
+    )
+    refused, accepted = wait_in(fake, "chat.update", "C2800", count=2)
+    assert refused["blocks"][-1]["type"] == "context_actions"
+    classic = accepted["blocks"][-1]
+    assert classic["type"] == "actions"
+    assert [e["action_id"] for e in classic["elements"]] == ["kb_feedback_up", "kb_feedback_down"]
+    assert "*Sources*" in texts(accepted["blocks"])

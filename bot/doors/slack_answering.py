@@ -27,6 +27,7 @@ from bot.doors.slack_reply import (
     Render,
     Streamer,
     doc_info,
+    invalid_blocks,
     post_messages,
     post_private,
     stream_closing_blocks,
@@ -105,7 +106,10 @@ class Answerer:
         try:
             self.bot.validate(question)  # a too-long question is told so before anything else
             if private:
-                self._answer_privately(client, channel, user or "", thread_ts, question)
+                history = None
+                if with_history and thread_ts:
+                    history = thread_history(client, context, channel, thread_ts, {event["ts"]})
+                self._answer_privately(client, channel, user or "", thread_ts, question, history)
                 return
             team = context.team_id or event.get("team")
             if self._can_stream(thread_ts):
@@ -155,7 +159,12 @@ class Answerer:
         )
         docs = doc_info(self.bot, answer.citations)
         try:
-            streamer.close(stream_closing_blocks(answer, answer_id, docs))
+            try:
+                streamer.close(stream_closing_blocks(answer, answer_id, docs))
+            except SlackApiError as exc:
+                if not invalid_blocks(exc):
+                    raise
+                streamer.close(stream_closing_blocks(answer, answer_id, docs, classic=True))
         except SlackApiError as exc:
             # e.g. the stream expired: post the whole answer as ordinary messages
             log.warning("chat.stopStream failed (%s); posting the answer instead", exc)
@@ -171,11 +180,19 @@ class Answerer:
         log_answer(answer, channel, thread_ts)
 
     def _answer_privately(
-        self, client: WebClient, channel: str, user: str, thread_ts: str | None, question: str
+        self,
+        client: WebClient,
+        channel: str,
+        user: str,
+        thread_ts: str | None,
+        question: str,
+        history: list[Turn] | None = None,
     ) -> None:
-        answer = self.bot.answer(question)
+        answer = self.bot.answer(question, history)
         # saved without its thread: a private answer does not make kb follow the thread
-        answer_id = self.store.save_answer(question, answer, channel=channel, thread_ts=None)
+        answer_id = self.store.save_answer(
+            question, answer, channel=channel, thread_ts=None, history=history
+        )
         render = self.renderer(answer, answer_id, private=True, thread_ts=thread_ts)
         post_private(client, channel, user, thread_ts, render, escape(fallback_text(answer)))
         log_answer(answer, channel, thread_ts)

@@ -87,7 +87,8 @@ def message_text(blocks: BlockList, default: str) -> str:
     return text if len(text) <= FALLBACK_TEXT_CHARS else text[: FALLBACK_TEXT_CHARS - 1] + "…"
 
 
-def _invalid_blocks(exc: SlackApiError) -> bool:
+def invalid_blocks(exc: SlackApiError) -> bool:
+    """Whether Slack refused a message's blocks (e.g. no feedback_buttons in this workspace)."""
     return exc.response.get("error") in ("invalid_blocks", "invalid_blocks_format")
 
 
@@ -107,7 +108,7 @@ def post_messages(
     try:
         _post_all(client, channel, thread_ts, placeholder_ts, render(False), text)
     except SlackApiError as exc:
-        if not _invalid_blocks(exc):
+        if not invalid_blocks(exc):
             raise
         log.info("Slack refused the blocks (%s); using classic feedback buttons", exc)
         _post_all(client, channel, thread_ts, placeholder_ts, render(True), text)
@@ -128,7 +129,7 @@ def _post_all(
                 client.chat_update(channel=channel, ts=placeholder_ts, text=body, blocks=blocks)
                 continue
             except SlackApiError as exc:
-                if _invalid_blocks(exc):
+                if invalid_blocks(exc):
                     raise
                 log.warning("chat.update failed (%s); posting the answer instead", exc)
         client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=body, blocks=blocks)
@@ -146,7 +147,7 @@ def post_private(
                 channel=channel, user=user, thread_ts=thread_ts, text=body, blocks=blocks
             )
     except SlackApiError as exc:
-        if not _invalid_blocks(exc):
+        if not invalid_blocks(exc):
             raise
         for number, blocks in enumerate(render(True)):
             body = message_text(blocks, text) if number else text
@@ -163,10 +164,12 @@ def safe_markdown(text: str) -> str:
     return re.sub(r"<(?=[!@#])", "<\u200b", text)
 
 
-def stream_closing_blocks(answer: Answer, answer_id: str, docs: dict[str, DocInfo]) -> BlockList:
-    """What closes a streamed answer: notes, sources and Slack's feedback buttons (≤ 50)."""
+def stream_closing_blocks(
+    answer: Answer, answer_id: str, docs: dict[str, DocInfo], *, classic: bool = False
+) -> BlockList:
+    """What closes a streamed answer: notes, sources and the feedback buttons (≤ 50 blocks)."""
     blocks = notes(answer) + sources_blocks(answer.citations, docs)
-    return [*blocks[: MAX_BLOCKS - 1], feedback_block(answer_id)]
+    return [*blocks[: MAX_BLOCKS - 1], feedback_block(answer_id, classic=classic)]
 
 
 class Streamer:
@@ -236,12 +239,12 @@ class Streamer:
     def close(self, blocks: BlockList | None, extra: str = "") -> None:
         """Stop the stream with what is still buffered (and `extra`) and the closing blocks."""
         text = safe_markdown(self._buffer + extra)
-        self._buffer = ""
         if len(text) > STREAM_TEXT:
             text = text[: STREAM_TEXT - 20].rstrip() + "… _(truncated)_"
         self.client.chat_stopStream(
             channel=self.channel, ts=str(self.ts), markdown_text=text or None, blocks=blocks
         )
+        self._buffer = ""  # only once Slack took it: a retry sends it again
 
     def fail(self, message: str) -> None:
         """End the stream with a failure message (or post it if the stream cannot take it)."""
