@@ -3,12 +3,16 @@
 The real kb FastAPI app with the Bolt app mounted runs under uvicorn on 127.0.0.1; the Slack
 Web API is the test stand-in (tests/fakes/slack_api.py), so run from the repository root:
 
-    python -m evals.bench_slack [--events 500] [--answers 30] [--data-dir DIR]
+    python -m evals.bench_slack [--events 500] [--answers 30] [--streamed 5] [--data-dir DIR]
 
 Ack latency is request in → 200 out for signed `app_mention` events, sent one after another
 while the answers of earlier events run in the background (as they would in production).
 Event → answer is measured one event at a time, local backend: until the "thinking…"
 placeholder is posted, and until chat.update replaces it with the answer.
+LLM answers (FakeOpenAI, `--streamed N`): streamed (chat.startStream/appendStream/stopStream)
+versus a workspace without streaming (placeholder, then chat.update), until the first answer
+text is visible and until the answer is complete; the recorded calls of one streamed answer
+are printed.
 """
 
 from __future__ import annotations
@@ -268,7 +272,7 @@ def _bench_streaming(slack_api: Any, fake: Any, base: Settings, n: int) -> None:
                     )
                 else:
                     visible = finished = _first(fake, "chat.update", channel).at
-                if i == 0:
+                if i == 2 * n - 2:  # the last streamed one: warm, like production
                     _show_calls(fake, channel, started)
                 first_text[mode].append((visible - started) * 1000)
                 done[mode].append((finished - started) * 1000)
