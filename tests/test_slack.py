@@ -32,7 +32,14 @@ from bot.doors.slack_app import (
     run_socket_mode,
     socket_mode_handler,
 )
-from bot.doors.slack_blocks import APOLOGY, MAX_BLOCKS, SECTION_LIMIT, THINKING, render_answer
+from bot.doors.slack_blocks import (
+    APOLOGY,
+    MAX_BLOCKS,
+    SECTION_LIMIT,
+    THINKING,
+    render_answer,
+    render_messages,
+)
 from bot.runtime.schema import Answer, Citation, Classification, Turn
 from bot.runtime.settings import Settings
 from tests.fakes.openai_server import Error, FakeOpenAI
@@ -220,7 +227,8 @@ def texts(blocks: list[dict[str, Any]]) -> list[str]:
             found.append(block["text"]["text"])
         for element in block.get("elements", []):
             text = element.get("text")
-            found.append(text["text"] if isinstance(text, dict) else text)
+            if text:
+                found.append(text["text"] if isinstance(text, dict) else text)
     return found
 
 
@@ -230,6 +238,16 @@ def listeners_of(app: App) -> list[tuple[str, ...]]:
         (ls.ack_function.__name__, *(f.__name__ for f in ls.lazy_functions))
         for ls in app._listeners
     ]
+
+
+def feedback_value(blocks: list[dict[str, Any]], side: str) -> str:
+    """The value of Slack's feedback button `side` ("positive" / "negative")."""
+    for block in blocks:
+        if block["type"] == "context_actions":
+            for element in block["elements"]:
+                if element["type"] == "feedback_buttons":
+                    return str(element[f"{side}_button"]["value"])
+    raise AssertionError("no feedback_buttons")
 
 
 def button_value(blocks: list[dict[str, Any]], action_id: str) -> str:
@@ -271,11 +289,13 @@ def test_mention_is_acked_at_once_and_answered_in_its_thread_with_sources(
         t.startswith("[1] *IT Transformation vs Digital Transformation*")
         for t in shown[sources_at:]
     )
-    assert button_value(update["blocks"], "kb_feedback_up") == button_value(
-        update["blocks"], "kb_feedback_down"
+    up, down = (
+        feedback_value(update["blocks"], "positive"),
+        feedback_value(update["blocks"], "negative"),
     )
+    assert up.startswith("up:") and down == "down:" + up.removeprefix("up:")
     assert "Digital transformation" in update["text"]  # notification / fallback text
-    assert bot.asked[-1] == (event["text"], None)
+    assert bot.asked[-1] == ("What is digital transformation?", None)  # the mention removed
     assert "slack_sdk" in caplog.text  # Web API calls were logged at DEBUG …
     assert TOKEN not in caplog.text and SECRET not in caplog.text  # … without the secrets
 
@@ -342,7 +362,7 @@ def test_slash_command_acks_then_answers_through_response_url(
     response = post_form(http, url, form)
     assert response.status_code == 200 and response.text == THINKING  # ephemeral
     (body,) = fake.wait_for_responses(1)
-    assert body["response_type"] == "in_channel"
+    assert body["response_type"] == "ephemeral" and "_rejected" not in body
     assert "IT strategy" in body["text"] and "*Sources*" in texts(body["blocks"])
 
     form.update(
@@ -394,7 +414,7 @@ def test_thumbs_up_and_down_are_stored_and_exported(
     post_event(http, url, envelope(event))
     posted = wait_in(fake, "chat.update", "C600")[0]
 
-    def click(user: str, action_id: str) -> None:
+    def click(user: str, side: str) -> None:
         payload = {
             "type": "block_actions",
             "user": {"id": user},
@@ -421,25 +441,60 @@ def test_thumbs_up_and_down_are_stored_and_exported(
             "response_url": fake.response_url("click"),
             "actions": [
                 {
-                    "type": "button",
-                    "action_id": action_id,
-                    "block_id": "kb_feedback",
-                    "value": button_value(posted["blocks"], action_id),
+                    "type": "feedback_buttons",
+                    "action_id": "kb_feedback",
+                    "block_id": "kb_feedback_x",
+                    "value": feedback_value(posted["blocks"], side),
+                    "text": {"type": "plain_text", "text": "👍" if side == "positive" else "👎"},
                     "action_ts": "1",
                 }
             ],
         }
         assert post_form(http, url, {"payload": json.dumps(payload)}).status_code == 200
 
-    click("U7", "kb_feedback_up")
+    click("U7", "positive")
     (thanks,) = wait_in(fake, "chat.postEphemeral", "C600")
     assert thanks["user"] == "U7" and thanks["thread_ts"] == event["ts"] and "👍" in thanks["text"]
-    click("U8", "kb_feedback_down")
+    click("U8", "negative")
+    (opened,) = fake.wait_for("views.open")  # 👎 asks what was wrong
+    view = opened.params["view"]
+    assert opened.params["trigger_id"] == "1.2.3" and view["callback_id"] == "kb_feedback_reason"
+    choices = [o["value"] for o in view["blocks"][0]["element"]["options"]]
+    assert choices == ["wrong", "incomplete", "outdated", "off_topic"]
+    submitted = {
+        "type": "view_submission",
+        "team": {"id": "T1"},
+        "user": {"id": "U8"},
+        "api_app_id": "AAPP",
+        "token": "t",
+        "trigger_id": "1.2.4",
+        "view": {
+            **view,
+            "id": "V1",
+            "state": {
+                "values": {
+                    "reason": {
+                        "reason": {
+                            "type": "radio_buttons",
+                            "selected_option": {"value": "outdated"},
+                        }
+                    },
+                    "comment": {
+                        "comment": {"type": "plain_text_input", "value": "The 2019 figures."}
+                    },
+                }
+            },
+        },
+    }
+    response = post_form(http, url, {"payload": json.dumps(submitted)})
+    assert response.status_code == 200 and response.text == ""  # the modal closes
     wait_in(fake, "chat.postEphemeral", "C600", count=2)
 
     store = FeedbackStore(settings.feedback_path)
     mine = {r.user: r for r in store.records() if r.channel == "C600"}
     assert mine["U7"].vote == "up" and mine["U8"].vote == "down"
+    assert mine["U8"].reason == "outdated" and mine["U8"].comment == "The 2019 figures."
+    assert mine["U7"].reason is None
     up = mine["U7"]
     assert up.question == "What is digital transformation?" and up.thread_ts == event["ts"]
     assert up.answer.startswith(posted["text"][:50]) and up.citations[0]["source"].startswith(
@@ -453,6 +508,7 @@ def test_thumbs_up_and_down_are_stored_and_exported(
     rows = list(csv.DictReader(io.StringIO(export_feedback(settings.feedback_path, "csv"))))
     row = next(r for r in rows if r["user"] == "U8" and r["channel"] == "C600")
     assert row["vote"] == "down" and json.loads(row["citations"])[0]["n"] == 1
+    assert row["reason"] == "outdated"
 
     lines = export_feedback(settings.feedback_path, as_eval=True, datasets_dir=DATASETS)
     cases = [json.loads(line) for line in lines.splitlines()]
@@ -463,6 +519,8 @@ def test_thumbs_up_and_down_are_stored_and_exported(
     assert case["question"] == up.question and case["key_facts"] == []
     assert case["expected_sources"] == list(dict.fromkeys(c["source"] for c in up.citations))
     assert all(c["feedback"]["vote"] == "down" for c in cases)
+    mine_down = next(c for c in cases if c["feedback"]["answer_id"] == mine["U8"].answer_id)
+    assert mine_down["feedback"]["reason"] == "outdated"
 
 
 # ------------------------------------------------------------------------------ never duplicated
@@ -545,10 +603,16 @@ def test_llm_failure_posts_the_degraded_offline_answer(
         with serving(kb_app(settings, None)) as events_url:
             event = mention("C1000", f"<@{BOT_USER_ID}> What is an IT strategy?")
             post_event(http, events_url, envelope(event))
-            update = wait_in(fake, "chat.update", "C1000")[0]
+            (stop,) = wait_in(fake, "chat.stopStream", "C1000")
         assert llm.chat_requests, "the LLM was never called"
-    shown = " ".join(texts(update["blocks"]))
-    assert "offline answer" in shown and "[1]" in shown and "*Sources*" in shown
+    # the LLM path streams; its failure still ends in the offline answer, said so, with sources
+    (start,) = calls_in(fake, "chat.startStream", "C1000")
+    assert start["thread_ts"] == event["ts"] and start["recipient_user_id"] == "U1"
+    appended = [c["markdown_text"] for c in calls_in(fake, "chat.appendStream", "C1000")]
+    streamed = "".join(appended) + (stop.get("markdown_text") or "")
+    assert "[1]" in streamed and "IT strategy" in streamed
+    shown = " ".join(texts(stop["blocks"]))
+    assert "offline answer" in shown and "*Sources*" in shown
 
 
 @pytest.fixture(scope="module")
@@ -607,8 +671,10 @@ def test_long_answer_is_split_within_block_kit_limits() -> None:
     ]
     classification = Classification(label="both", confidence=0.87, rationale="r")
     answer = Answer(answer=long_text, citations=citations, classification=classification)
-    blocks = render_answer(answer, "a1b2c3")
-    assert len(blocks) <= MAX_BLOCKS
+    messages = render_messages(answer, "a1b2c3")
+    assert len(messages) == 2  # 10,000 characters and 20 sources do not fit one message
+    blocks = [b for m in messages for b in m]
+    assert all(len(m) <= MAX_BLOCKS for m in messages)
     for block in blocks:
         if block["type"] == "section":
             assert len(block["text"]["text"]) <= SECTION_LIMIT
@@ -622,10 +688,12 @@ def test_long_answer_is_split_within_block_kit_limits() -> None:
     shown = " ".join(texts(blocks))
     assert "<b>" not in shown and "&lt;b&gt;" in shown
     assert "…and 41 more" in shown  # at most MAX_SOURCES lines of sources
-    assert blocks[-1]["type"] == "actions"
+    assert blocks[-1]["type"] == "context_actions"
 
-    huge = render_answer(Answer(answer="word " * 200_000, citations=citations * 10), "id")
-    assert len(huge) <= MAX_BLOCKS and "truncated" in " ".join(texts(huge))
+    huge = render_messages(Answer(answer="word " * 200_000, citations=citations * 10), "id")
+    assert len(huge) <= 4 and all(len(m) <= MAX_BLOCKS for m in huge)
+    assert "truncated" in " ".join(t for m in huge for t in texts(m))
+    assert huge[-1][-1]["type"] == "context_actions"  # the buttons survive the cut
 
 
 def test_abstention_is_rendered_as_such_not_as_an_error() -> None:

@@ -123,16 +123,20 @@ class KbMiddleware:
                 declared = int(length)
             except ValueError:
                 return error_response(400, "bad_request", "invalid Content-Length header", rid)
-            if declared > self.max_body:
-                return self._too_large(rid)
+            if declared > _body_limit(scope, self.max_body):
+                return self._too_large(scope)
         return None
 
-    def _too_large(self, rid: str) -> JSONResponse:
+    def _too_large(self, scope: Scope) -> JSONResponse:
+        limit = _body_limit(scope, self.max_body)
+        # a refused Slack event means a user gets no answer: say so in the log
+        log.warning("refused %s: body over %d bytes", printable(scope["path"]), limit)
         return error_response(
             413,
             "body_too_large",
-            f"the request body is larger than {self.max_body:,} bytes (KB_MAX_BODY_BYTES)",
-            rid,
+            f"the request body is larger than {limit:,} bytes"
+            + (" (KB_MAX_BODY_BYTES)" if limit == self.max_body else ""),
+            scope["state"]["request_id"],
             headers={"Connection": "close"},
         )
 
@@ -150,8 +154,8 @@ class KbMiddleware:
                 break  # disconnect: let the app see it
             body = message.get("body", b"")
             size += len(body)
-            if size > self.max_body:
-                return receive, self._too_large(scope["state"]["request_id"])
+            if size > _body_limit(scope, self.max_body):
+                return receive, self._too_large(scope)
             chunks.append(body)
             if not message.get("more_body", False):
                 break
@@ -163,6 +167,12 @@ class KbMiddleware:
             return replay.pop() if replay else await receive()
 
         return replaying_receive, None
+
+
+def _body_limit(scope: Scope, default: int) -> int:
+    """The body limit of this path: `app.state.body_limits` (e.g. Slack's) or the default."""
+    limits = getattr(getattr(scope.get("app"), "state", None), "body_limits", None) or {}
+    return int(limits.get(scope["path"], default))
 
 
 def _public_paths(scope: Scope) -> set[str]:

@@ -1,9 +1,9 @@
 """The Slack front door's listeners: they translate Slack events, commands and actions into
-`KnowledgeBot` calls and post the rendered answers (the app itself is wired in `slack_app`).
+answers (delivered by `slack_answering`; the app itself is wired in `slack_app`).
 
 Every listener acks at once and answers in a lazy listener (Bolt's thread pool), so Slack
-always gets its 200 within 3 seconds. Answers first show a "thinking…" placeholder (or the
-assistant status) that the answer then replaces; any failure becomes a short apology.
+always gets its 200 within 3 seconds. What a channel gets (answer on mention, automatic
+answers, nothing; public or private) comes from the channel file (`slack_policy`).
 """
 
 from __future__ import annotations
@@ -18,26 +18,16 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.answer import KnowledgeBot
-from bot.doors.feedback import FeedbackStore, Vote
-from bot.doors.slack_blocks import (
-    APOLOGY,
-    FEEDBACK_UP,
-    THINKING,
-    escape,
-    fallback_text,
-    render_answer,
-    render_apology,
-    render_thinking,
-)
+from bot.doors.feedback import FeedbackStore
+from bot.doors.slack_answering import Answerer, BotSource
+from bot.doors.slack_blocks import THINKING, escape, fallback_text
+from bot.doors.slack_policy import ChannelPolicy, ChannelRule, RateLimiter, slow_down_text
 from bot.doors.slack_thread import (
     DEDUPE_TTL_S,
     USAGE,
     USER_SUBTYPES,
     failure_text,
-    log_answer,
     plain_text,
-    publish,
-    thread_history,
 )
 
 log = logging.getLogger(__name__)
@@ -52,31 +42,45 @@ SUGGESTED_PROMPTS = [
         "title": "Classify an initiative",
         "message": "Is a customer self-service mobile app an IT or a digital initiative?",
     },
-]
-THANKS = {
-    "up": "Thanks for the 👍, glad it helped!",
-    "down": "Thanks for the 👎. The answer has been logged so the knowledge base can be improved.",
-}
-# A bot, or a provider of one: `create_app` may build its bot only at start-up.
-BotSource = KnowledgeBot | Callable[[], KnowledgeBot | None]
+][:4]  # Slack shows at most four
+TITLE_CHARS = 80
+
+__all__ = ["BotSource", "SlackListeners"]
 
 
 class SlackListeners:
     """The listeners of the Bolt app; they only translate Slack ⇄ `KnowledgeBot`."""
 
-    def __init__(self, bot: BotSource, store: FeedbackStore) -> None:
-        self._bot = bot
+    def __init__(
+        self,
+        bot: BotSource,
+        store: FeedbackStore,
+        *,
+        policy: ChannelPolicy | None = None,
+        limiter: RateLimiter | None = None,
+        private_default: bool = False,
+        stream: bool = True,
+    ) -> None:
         self.store = store
+        self.policy = policy or ChannelPolicy()
+        self.private_default = private_default
+        self.answerer = Answerer(bot, store, limiter or RateLimiter(0), stream=stream)
 
     @property
     def bot(self) -> KnowledgeBot:
-        """The answering service (looked up per use when given as a provider)."""
-        if isinstance(self._bot, KnowledgeBot):
-            return self._bot
-        bot = self._bot()
-        if bot is None:
-            raise RuntimeError("the knowledge bot is still loading")
-        return bot
+        """The answering service."""
+        return self.answerer.bot
+
+    def rule(self, channel: str | None) -> ChannelRule:
+        """The channel file's rule for a channel."""
+        return self.policy.rule(channel)
+
+    def private(self, event: dict[str, Any]) -> bool:
+        """Whether answers in this event's channel are only visible to the asker."""
+        if event.get("channel_type") == "im":
+            return False
+        rule = self.rule(event.get("channel"))
+        return self.private_default if rule.private is None else rule.private
 
     # ------------------------------------------------------------------ middleware
     def dedupe_events(self, body: dict[str, Any], request: Any, next: Callable[[], Any]) -> Any:
@@ -115,14 +119,18 @@ class SlackListeners:
         )
 
     def is_question_message(self, event: dict[str, Any], context: BoltContext) -> bool:
-        """A DM, or a reply without @mention in a channel thread (the mention has its own event)."""
+        """A DM, a thread reply without @mention, or any message in an `auto` channel."""
         if not self.is_user_message(event, context):
             return False
         if event.get("channel_type") == "im":
             return True
-        thread_ts = event.get("thread_ts")
         mention = f"<@{context.bot_user_id}" if context.bot_user_id else "<@"
-        return bool(thread_ts) and thread_ts != event.get("ts") and mention not in event["text"]
+        if mention in event["text"]:
+            return False  # the mention has its own event
+        thread_ts = event.get("thread_ts")
+        if thread_ts and thread_ts != event.get("ts"):
+            return True
+        return self.rule(event.get("channel")).mode == "auto"
 
     # ------------------------------------------------------------------ acks
     @staticmethod
@@ -146,17 +154,37 @@ class SlackListeners:
             event["channel"], event["ts"]
         ):
             return
-        self._answer_message(client, context, event, with_history=bool(event.get("thread_ts")))
+        if self.rule(event["channel"]).mode == "ignore":
+            log.info("mention in ignored channel %s: not answered", event["channel"])
+            return
+        self.answerer.answer_event(
+            client,
+            context,
+            event,
+            with_history=bool(event.get("thread_ts")),
+            private=self.private(event),
+        )
 
     def on_message(self, event: dict[str, Any], context: BoltContext, client: WebClient) -> None:
-        """A DM, or a thread reply where the bot already answered."""
+        """A DM, a thread reply where the bot already answered, or a message in an auto channel."""
         channel, thread_ts = event["channel"], event.get("thread_ts")
-        if event.get("channel_type") != "im" and not (
-            thread_ts and self.store.answered_in_thread(channel, thread_ts)
-        ):
+        if event.get("channel_type") == "im":
+            if self.claim(channel, event["ts"]):
+                self.answerer.answer_event(client, context, event, with_history=bool(thread_ts))
             return
-        if self.claim(channel, event["ts"]):
-            self._answer_message(client, context, event, with_history=bool(thread_ts))
+        rule = self.rule(channel)
+        if rule.mode == "ignore":
+            return
+        if thread_ts and thread_ts != event.get("ts"):
+            if self.store.answered_in_thread(channel, thread_ts) and self.claim(
+                channel, event["ts"]
+            ):
+                self.answerer.answer_event(
+                    client, context, event, with_history=True, private=self.private(event)
+                )
+            return
+        if rule.mode == "auto" and self.claim(channel, event["ts"]):
+            self.answerer.auto_answer(client, event, rule, self.private(event))
 
     def on_assistant_thread_started(
         self, event: dict[str, Any], set_suggested_prompts: Callable[..., Any], client: WebClient
@@ -180,11 +208,22 @@ class SlackListeners:
         client: WebClient,
         set_status: Callable[..., Any] | None = None,
     ) -> None:
-        """A message in an assistant thread: "thinking…" status, then the answer."""
+        """A message in an assistant thread: title, "thinking…" status, then the answer."""
         if not self.is_user_message(event, context) or not self.claim(
             event["channel"], event["ts"]
         ):
             return
+        thread_ts = event.get("thread_ts")
+        if thread_ts and self._claim(f"slack:titled:{event['channel']}:{thread_ts}"):
+            title = " ".join(plain_text(event.get("text") or "").split())
+            if len(title) > TITLE_CHARS:
+                title = title[: TITLE_CHARS - 1].rstrip() + "…"
+            try:
+                client.assistant_threads_setTitle(
+                    channel_id=event["channel"], thread_ts=thread_ts, title=title or "Question"
+                )
+            except SlackApiError as exc:
+                log.info("assistant title unavailable: %s", exc)
         status_set = False
         if set_status is not None:
             try:
@@ -192,120 +231,52 @@ class SlackListeners:
                 status_set = True
             except SlackApiError as exc:
                 log.info("assistant status unavailable (%s); using a placeholder", exc)
-        self._answer_message(client, context, event, with_history=True, placeholder=not status_set)
+        self.answerer.answer_event(
+            client, context, event, with_history=True, placeholder=not status_set
+        )
 
     def on_other_event(self) -> None:
         """Events the bot subscribes to but ignores (edits, joins, …): acked, nothing else."""
 
     # ------------------------------------------------------------------ slash command
     def on_command(self, command: dict[str, Any], respond: Callable[..., Any]) -> None:
-        """`/kb <question>` or `/kb classify <initiative>`: answer through response_url."""
+        """`/kb <question>` or `/kb classify <initiative>`: a private answer with "Share"."""
         text = (command.get("text") or "").strip()
         if not text or text.lower() in ("help", "classify"):
             return
+        channel = command.get("channel_id")
+        if wait := self.answerer.limiter.check(command.get("user_id")):
+            respond(response_type="ephemeral", text=slow_down_text(wait))
+            return
         classify = re.match(r"(?i)classify\s+(.+)", text, re.DOTALL)
         try:
-            answer = self.bot.classify(classify.group(1)) if classify else self.bot.answer(text)
-            answer_id = self.store.save_answer(
-                text, answer, channel=command.get("channel_id"), thread_ts=None
-            )
-            respond(
-                response_type="in_channel",
-                text=escape(fallback_text(answer)),
-                blocks=render_answer(answer, answer_id),
-            )
+            bot = self.bot
+            answer = bot.classify(classify.group(1)) if classify else bot.answer(text)
+            answer_id = self.store.save_answer(text, answer, channel=channel, thread_ts=None)
+            render = self.answerer.renderer(answer, answer_id, private=True)
+            for number, blocks in enumerate(render(False)):
+                respond(
+                    response_type="ephemeral",
+                    replace_original=False,
+                    text=escape(fallback_text(answer)) if number == 0 else "(continued)",
+                    blocks=blocks,
+                )
         except Exception as exc:
-            message = failure_text(exc, channel=command.get("channel_id"), thread_ts=None)
+            message = failure_text(exc, channel=channel, thread_ts=None)
             try:
                 respond(response_type="ephemeral", text=message)
             except Exception:
                 log.exception("could not post the apology through response_url")
 
-    # ------------------------------------------------------------------ feedback buttons
-    def on_feedback(
+    def on_share(
         self,
         body: dict[str, Any],
         action: dict[str, Any],
         client: WebClient,
-        respond: Callable[..., Any] | None,
+        respond: Callable[..., Any] | None = None,
     ) -> None:
-        """👍 / 👎: record the vote with its question and answer, then thank the user."""
-        vote: Vote = "up" if action.get("action_id") == FEEDBACK_UP else "down"
-        user = (body.get("user") or {}).get("id", "")
-        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
-            "channel_id"
-        )
-        message = body.get("message") or {}
-        thread_ts = (body.get("container") or {}).get("thread_ts") or message.get("thread_ts")
+        """ "Share in channel" on a private answer."""
         try:
-            self.store.record(
-                str(action.get("value", "")),
-                user,
-                vote,
-                channel=channel,
-                thread_ts=thread_ts,
-                fallback_answer=plain_text(message.get("text", "")),
-            )
+            self.answerer.share(client, body, action, respond)
         except Exception:
-            log.exception("could not record %s feedback from %s", vote, user)
-            return
-        log.info("feedback %s on answer %s from %s", vote, action.get("value"), user)
-        try:
-            client.chat_postEphemeral(
-                channel=channel, user=user, thread_ts=thread_ts, text=THANKS[vote]
-            )
-        except SlackApiError as exc:
-            # e.g. a slash-command answer in a channel the bot is not a member of
-            log.info("chat.postEphemeral failed (%s); thanking through response_url", exc)
-            if respond is not None:
-                respond(response_type="ephemeral", replace_original=False, text=THANKS[vote])
-
-    # ------------------------------------------------------------------ the answer pipeline
-    def _answer_message(
-        self,
-        client: WebClient,
-        context: BoltContext,
-        event: dict[str, Any],
-        *,
-        with_history: bool,
-        placeholder: bool = True,
-    ) -> None:
-        """Placeholder → history → answer() → replace the placeholder; an apology on failure."""
-        channel = event["channel"]
-        # DMs are answered where they were asked; channel mentions always in a thread
-        if event.get("channel_type") == "im":
-            thread_ts = event.get("thread_ts")
-        else:
-            thread_ts = event.get("thread_ts") or event["ts"]
-        placeholder_ts: str | None = None
-        try:
-            if placeholder:
-                posted = client.chat_postMessage(
-                    channel=channel, thread_ts=thread_ts, text=THINKING, blocks=render_thinking()
-                )
-                placeholder_ts = posted.get("ts")
-            history = None
-            if with_history and thread_ts:
-                skip = {event["ts"], placeholder_ts}
-                history = thread_history(client, context, channel, thread_ts, skip)
-            question = event.get("text") or ""
-            answer = self.bot.answer(question, history)
-            answer_id = self.store.save_answer(
-                plain_text(question), answer, channel=channel, thread_ts=thread_ts, history=history
-            )
-            publish(
-                client,
-                channel,
-                thread_ts,
-                placeholder_ts,
-                text=escape(fallback_text(answer)),
-                blocks=render_answer(answer, answer_id),
-            )
-            log_answer(answer, channel, thread_ts)
-        except Exception as exc:
-            message = failure_text(exc, channel=channel, thread_ts=thread_ts)
-            try:
-                blocks = render_apology() if message == APOLOGY else None
-                publish(client, channel, thread_ts, placeholder_ts, text=message, blocks=blocks)
-            except Exception:
-                log.exception("could not post the apology in %s/%s", channel, thread_ts)
+            log.exception("sharing answer %s failed", action.get("value"))

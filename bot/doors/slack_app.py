@@ -18,7 +18,9 @@ from starlette.responses import Response
 
 from bot.answer import KnowledgeBot
 from bot.doors.slack import BotSource, SlackListeners
-from bot.doors.slack_blocks import FEEDBACK_DOWN, FEEDBACK_UP
+from bot.doors.slack_blocks import FEEDBACK, FEEDBACK_DOWN, FEEDBACK_UP, SHARE
+from bot.doors.slack_feedback import REASON_VIEW, FeedbackListeners
+from bot.doors.slack_policy import ChannelConfigError, RateLimiter, load_channel_policy
 from bot.runtime.feedback_store import FeedbackStore, open_feedback_store
 from bot.runtime.settings import Settings
 
@@ -58,7 +60,20 @@ def build_slack_app(
         listener_executor=ThreadPoolExecutor(max_workers=8, thread_name_prefix="kb-slack"),
         logger=logging.getLogger("bot.doors.slack.bolt"),
     )
-    listeners = SlackListeners(bot, store or open_feedback_store(settings))
+    try:
+        policy = load_channel_policy(settings.slack_channels)
+    except ChannelConfigError as exc:
+        raise SlackConfigError(str(exc)) from exc
+    store = store or open_feedback_store(settings)
+    listeners = SlackListeners(
+        bot,
+        store,
+        policy=policy,
+        limiter=RateLimiter(settings.slack_rate_limit),
+        private_default=settings.slack_private_answers,
+        stream=settings.slack_stream,
+    )
+    feedback = FeedbackListeners(store)
     app.use(listeners.dedupe_events)
 
     assistant = Assistant(logger=logging.getLogger("bot.doors.slack.assistant"))
@@ -72,9 +87,11 @@ def build_slack_app(
         ack=listeners.ack_now, lazy=[listeners.on_message]
     )
     app.command("/kb")(ack=listeners.ack_command, lazy=[listeners.on_command])
-    app.action(re.compile(f"^({FEEDBACK_UP}|{FEEDBACK_DOWN})$"))(
-        ack=listeners.ack_now, lazy=[listeners.on_feedback]
+    app.action(re.compile(f"^({FEEDBACK}|{FEEDBACK_UP}|{FEEDBACK_DOWN})$"))(
+        ack=listeners.ack_now, lazy=[feedback.on_feedback]
     )
+    app.action(SHARE)(ack=listeners.ack_now, lazy=[listeners.on_share])
+    app.view(REASON_VIEW)(feedback.on_reason)  # quick: stored while Slack waits for the ack
     # Answer 200 to every other event so Slack does not retry (and then disable) delivery.
     app.event(re.compile(".*"))(listeners.on_other_event)
     app.error(_log_listener_error)
@@ -119,6 +136,11 @@ def mount_slack(app: FastAPI, settings: Settings, bot: KnowledgeBot | None = Non
     async def slack_events(request: Request) -> Response:
         return await handler.handle(request)
 
+    # Slack's requests may be far larger than API bodies (a 40,000-character message of emoji
+    # is ~0.5 MB of JSON); refusing one would leave its user without a reply
+    limits = dict(getattr(app.state, "body_limits", None) or {})
+    limits[SLACK_EVENTS_PATH] = settings.slack_max_body_bytes
+    app.state.body_limits = limits
     public_paths = getattr(app.state, "public_paths", None)
     if isinstance(public_paths, set):
         public_paths.add(SLACK_EVENTS_PATH)  # Slack signs its requests; no bearer key

@@ -186,6 +186,22 @@ class FeedbackStore:
                 )
             )
 
+    def get_answer(self, answer_id: str) -> tuple[str, Answer] | None:
+        """The question and the `Answer` stored under `answer_id` (e.g. to share it), or None."""
+        with self._connect() as conn:
+            row = conn.execute(select(answers).where(answers.c.id == answer_id)).mappings().first()
+        if row is None:
+            return None
+        answer = Answer(
+            answer=row["answer"],
+            citations=json.loads(row["citations"] or "[]"),
+            classification=json.loads(row["classification"]) if row["classification"] else None,
+            abstained=bool(row["abstained"]),
+            degraded=bool(row["degraded"]),
+            backend=row["backend"] or "local",
+        )
+        return row["question"], answer
+
     def answered_in_thread(self, channel: str, thread_ts: str) -> bool:
         """Whether the bot has posted an answer in this thread."""
         query = (

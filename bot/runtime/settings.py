@@ -128,6 +128,30 @@ class Settings(BaseSettings):
     slack_api_url: str = Field(
         "https://slack.com/api/", description="Slack Web API base URL (tests, proxies)."
     )
+    slack_channels: Path | None = Field(
+        None,
+        description="TOML file of per-channel behaviour: `mention` (default), `auto` or "
+        "`ignore`, private answers, a reaction when `auto` stays silent (README, Connect to Slack).",
+    )
+    slack_private_answers: bool = Field(
+        False,
+        description="Answer in channels privately (only visible to the asker, with a "
+        '"Share in channel" button) unless the channel file says otherwise.',
+    )
+    slack_rate_limit: int = Field(
+        10, ge=0, description="Questions per user per minute in Slack (0 = no limit)."
+    )
+    slack_stream: bool = Field(
+        True,
+        description="Stream LLM answers with chat.startStream/appendStream/stopStream where the "
+        "workspace supports them (else a placeholder replaced by the answer).",
+    )
+    slack_max_body_bytes: int = Field(
+        2_000_000,
+        ge=64_000,
+        description="Largest Slack request body on /slack/events (a 40,000-character message "
+        "of emoji is ~0.5 MB of JSON); larger ones are refused with a logged warning.",
+    )
     database_url: str | None = Field(
         None,
         description="State database shared by replicas (Slack retry de-duplication, feedback, "

@@ -28,7 +28,15 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-__all__ = ["BOT_ID", "BOT_USER_ID", "TEAM_ID", "FakeSlack", "SlackCall", "signed_headers"]
+__all__ = [
+    "BOT_ID",
+    "BOT_USER_ID",
+    "TEAM_ID",
+    "FakeSlack",
+    "SlackCall",
+    "block_problem",
+    "signed_headers",
+]
 
 BOT_USER_ID = "UBOT"
 BOT_ID = "BBOT"
@@ -51,6 +59,110 @@ JSON_PARAMS = frozenset(
 )
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
+
+# Slack's documented limits, enforced so that tests catch payloads Slack would reject.
+MAX_TEXT = 40_000  # chat.postMessage `text`: longer is msg_too_long
+MAX_BLOCKS = 50
+MAX_SECTION_TEXT = 3000
+MAX_CONTEXT_ELEMENTS = 10
+MAX_CONTEXT_ACTIONS = 5
+MAX_ACTIONS = 25
+MAX_BUTTON_TEXT = 75
+MAX_VALUE = 2000
+MAX_BLOCKS_CHARS = 13_200  # total text in one message's blocks: msg_blocks_too_long beyond
+MAX_STREAM_TEXT = 12_000  # markdown_text per chat.*Stream call
+MAX_PROMPTS = 4  # assistant.threads.setSuggestedPrompts
+STREAM_MIN_INTERVAL = 0.9  # appends to one stream closer than this are rate limited (~1/s)
+KNOWN_BLOCKS = {
+    "actions",
+    "context",
+    "context_actions",
+    "divider",
+    "header",
+    "image",
+    "input",
+    "markdown",
+    "rich_text",
+    "section",
+}
+
+
+def _text_of(obj: Any) -> str:
+    if isinstance(obj, dict):
+        return str(obj.get("text", ""))
+    return str(obj or "")
+
+
+def _element_problem(element: dict[str, Any]) -> str | None:
+    kind = element.get("type")
+    if kind == "button":
+        if len(_text_of(element.get("text"))) > MAX_BUTTON_TEXT:
+            return "button text over 75 characters"
+        if len(str(element.get("value", ""))) > MAX_VALUE:
+            return "button value over 2000 characters"
+    if kind == "feedback_buttons":
+        for side in ("positive_button", "negative_button"):
+            button = element.get(side)
+            if not isinstance(button, dict) or "value" not in button:
+                return f"feedback_buttons without {side}"
+            if len(_text_of(button.get("text"))) > MAX_BUTTON_TEXT:
+                return "feedback button text over 75 characters"
+            if len(str(button["value"])) > MAX_VALUE:
+                return "feedback button value over 2000 characters"
+    return None
+
+
+def block_problem(blocks: Any) -> str | None:
+    """Why Slack would reject these blocks (`invalid_blocks`), or None if they are valid."""
+    if blocks in (None, ""):
+        return None
+    if not isinstance(blocks, list):
+        return "blocks is not an array"
+    if len(blocks) > MAX_BLOCKS:
+        return f"{len(blocks)} blocks; the limit is {MAX_BLOCKS}"
+    for block in blocks:
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind not in KNOWN_BLOCKS:
+            return f"unknown block type {kind!r}"
+        elements = block.get("elements", [])
+        if kind == "section" and len(_text_of(block.get("text"))) > MAX_SECTION_TEXT:
+            return "section text over 3000 characters"
+        if kind == "context" and not 1 <= len(elements) <= MAX_CONTEXT_ELEMENTS:
+            return "context block needs 1 to 10 elements"
+        if kind == "context_actions":
+            if not 1 <= len(elements) <= MAX_CONTEXT_ACTIONS:
+                return "context_actions block needs 1 to 5 elements"
+            if any(e.get("type") not in ("feedback_buttons", "icon_button") for e in elements):
+                return "context_actions takes only feedback_buttons and icon_button"
+        if kind == "actions" and not 1 <= len(elements) <= MAX_ACTIONS:
+            return "actions block needs 1 to 25 elements"
+        for element in elements if isinstance(elements, list) else []:
+            if kind == "context" and len(_text_of(element.get("text"))) > MAX_SECTION_TEXT:
+                return "context element text over 3000 characters"
+            if problem := _element_problem(element):
+                return problem
+    return None
+
+
+def blocks_chars(blocks: Any) -> int:
+    """Characters of text in a message's blocks."""
+    total = 0
+    for block in blocks if isinstance(blocks, list) else []:
+        total += len(_text_of(block.get("text")))
+        for element in block.get("elements", []) or []:
+            total += len(_text_of(element.get("text")))
+    return total
+
+
+def message_problem(params: dict[str, Any]) -> str | None:
+    """The error Slack gives for this message payload, or None."""
+    if len(str(params.get("text", ""))) > MAX_TEXT:
+        return "msg_too_long"
+    if block_problem(params.get("blocks")) is not None:
+        return "invalid_blocks"
+    if blocks_chars(params.get("blocks")) > MAX_BLOCKS_CHARS:
+        return "msg_blocks_too_long"
+    return None
 
 
 def signed_headers(
@@ -77,6 +189,7 @@ class SlackCall(tuple):
 
     headers: dict[str, str]
     token: str | None
+    at: float  # time.monotonic() when the fake received it (to check rate limits)
 
     def __new__(
         cls, method: str, params: dict[str, Any], headers: dict[str, str], token: str | None
@@ -84,6 +197,7 @@ class SlackCall(tuple):
         obj = super().__new__(cls, (method, params))
         obj.headers = headers
         obj.token = token
+        obj.at = time.monotonic()
         return obj
 
     @property
@@ -198,6 +312,8 @@ class FakeSlack:
             deque
         )
         self._ts_counter = 0
+        self._streams: dict[str, dict[str, Any]] = {}  # ts -> {"state", "last", "text"}
+        self.views: list[dict[str, Any]] = []  # views opened with views.open
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -299,6 +415,8 @@ class FakeSlack:
             self._users.clear()
             self._handlers.clear()
             self._failures.clear()
+            self._streams.clear()
+            self.views.clear()
 
     # -- recording
     @property
@@ -350,6 +468,9 @@ class FakeSlack:
 
     # -- internals (handler threads)
     def _record_response(self, name: str, body: Any) -> None:
+        problem = message_problem(body) if isinstance(body, dict) else None
+        if problem:
+            body = {**body, "_rejected": problem}  # Slack answers 400 on such a response_url post
         with self._cond:
             self._responses.append((name, body))
             self._cond.notify_all()
@@ -423,6 +544,8 @@ class FakeSlack:
             return {"ok": False, "error": "channel_not_found"}
         if not any(params.get(k) for k in ("text", "blocks", "attachments")):
             return {"ok": False, "error": "no_text"}
+        if problem := message_problem(params):
+            return {"ok": False, "error": problem}
         ts = self._next_ts()
         msg = self._message(params, ts)
         thread_ts = str(params.get("thread_ts") or "")
@@ -436,6 +559,8 @@ class FakeSlack:
         channel, ts = params.get("channel"), params.get("ts")
         if not channel or not ts:
             return {"ok": False, "error": "message_not_found"}
+        if problem := message_problem(params):
+            return {"ok": False, "error": problem}
         updated: dict[str, Any] | None = None
         for msgs in self._posted.values():
             for msg in msgs:
@@ -459,6 +584,8 @@ class FakeSlack:
             return {"ok": False, "error": "channel_not_found"}
         if not params.get("user"):
             return {"ok": False, "error": "user_not_in_channel"}
+        if problem := message_problem(params):
+            return {"ok": False, "error": problem}
         return {"ok": True, "message_ts": self._next_ts()}
 
     def _m_chat_delete(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -531,11 +658,132 @@ class FakeSlack:
         user.update(self._users.get(user_id, {}))
         return {"ok": True, "user": user}
 
+    @staticmethod
+    def _assistant_problem(params: dict[str, Any]) -> str | None:
+        if not params.get("channel_id") or not params.get("thread_ts"):
+            return "invalid_arguments"
+        return None
+
     def _m_assistant_threads_setStatus(self, params: dict[str, Any]) -> dict[str, Any]:
+        if problem := self._assistant_problem(params):
+            return {"ok": False, "error": problem}
+        if "status" not in params:
+            return {"ok": False, "error": "invalid_arguments"}
         return {"ok": True}
 
     def _m_assistant_threads_setSuggestedPrompts(self, params: dict[str, Any]) -> dict[str, Any]:
+        prompts = params.get("prompts")
+        if not params.get("channel_id") or not isinstance(prompts, list):
+            return {"ok": False, "error": "invalid_arguments"}
+        if not 1 <= len(prompts) <= MAX_PROMPTS:
+            return {"ok": False, "error": "invalid_arguments"}  # at most 4 prompts
+        if any(not p.get("title") or not p.get("message") for p in prompts):
+            return {"ok": False, "error": "invalid_arguments"}
         return {"ok": True}
 
     def _m_assistant_threads_setTitle(self, params: dict[str, Any]) -> dict[str, Any]:
+        if problem := self._assistant_problem(params):
+            return {"ok": False, "error": problem}
+        if not params.get("title"):
+            return {"ok": False, "error": "invalid_arguments"}
         return {"ok": True}
+
+    def _m_views_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        view = params.get("view")
+        if not params.get("trigger_id"):
+            return {"ok": False, "error": "invalid_trigger_id"}
+        if not isinstance(view, dict) or view.get("type") not in ("modal", "home"):
+            return {"ok": False, "error": "invalid_arguments"}
+        if block_problem(view.get("blocks")) is not None:
+            return {"ok": False, "error": "invalid_blocks"}
+        if (
+            len(_text_of(view.get("title"))) > 24
+            or len(str(view.get("private_metadata", ""))) > 3000
+        ):
+            return {"ok": False, "error": "invalid_arguments"}
+        view_id = f"V{len(self.views) + 1:06d}"
+        self.views.append(view)
+        return {"ok": True, "view": {**view, "id": view_id}}
+
+    # -- streaming (chat.startStream / appendStream / stopStream, October 2025)
+    @staticmethod
+    def _chunks_text(params: dict[str, Any]) -> tuple[str, str | None]:
+        """The markdown text a stream call carries (markdown_text and markdown_text chunks)."""
+        text = str(params.get("markdown_text") or "")
+        chunks = params.get("chunks") or []
+        if not isinstance(chunks, list):
+            return text, "invalid_chunks"
+        for chunk in chunks:
+            if not isinstance(chunk, dict) or not chunk.get("type"):
+                return text, "invalid_chunks"
+            if chunk["type"] == "markdown_text":
+                text += str(chunk.get("text", ""))
+        if len(text) > MAX_STREAM_TEXT:
+            return text, "msg_too_long"
+        return text, None
+
+    def _m_chat_startStream(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = str(params.get("channel") or "")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        if not params.get("thread_ts"):
+            return {"ok": False, "error": "invalid_arguments"}  # streams reply in a thread
+        if channel[:1] in "CG" and not (
+            params.get("recipient_user_id") and params.get("recipient_team_id")
+        ):
+            return {"ok": False, "error": "invalid_arguments"}  # required in channels
+        text, problem = self._chunks_text(params)
+        if problem:
+            return {"ok": False, "error": problem}
+        ts = self._next_ts()
+        msg = self._message({"text": text, "thread_ts": params["thread_ts"]}, ts)
+        self._posted[(channel, str(params["thread_ts"]))].append(msg)
+        self._streams[ts] = {"state": "streaming", "last": None, "msg": msg}  # last append
+        return {"ok": True, "channel": channel, "ts": ts}
+
+    def _stream(self, params: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+        stream = self._streams.get(str(params.get("ts") or ""))
+        if not params.get("channel") or stream is None:
+            return None, "message_not_found"
+        if stream["state"] != "streaming":
+            return None, "message_not_in_streaming_state"
+        return stream, None
+
+    def _m_chat_appendStream(self, params: dict[str, Any]) -> dict[str, Any]:
+        stream, problem = self._stream(params)
+        if stream is None:
+            return {"ok": False, "error": problem}
+        text, problem = self._chunks_text(params)
+        if problem or not text:
+            return {"ok": False, "error": problem or "invalid_arguments"}
+        now = time.monotonic()
+        if stream["last"] is not None and now - stream["last"] < STREAM_MIN_INTERVAL:
+            return {"ok": False, "error": "ratelimited"}
+        stream["last"] = now
+        stream["msg"]["text"] += text
+        return {"ok": True, "channel": params["channel"], "ts": params["ts"]}
+
+    def _m_chat_stopStream(self, params: dict[str, Any]) -> dict[str, Any]:
+        stream, problem = self._stream(params)
+        if stream is None:
+            return {"ok": False, "error": problem}
+        text, problem = self._chunks_text(params)
+        if problem is None and block_problem(params.get("blocks")) is not None:
+            problem = "invalid_blocks"
+        if problem:
+            return {"ok": False, "error": problem}
+        stream["state"] = "completed"
+        stream["msg"]["text"] += text
+        if params.get("blocks"):
+            stream["msg"]["blocks"] = params["blocks"]
+        return {
+            "ok": True,
+            "channel": params["channel"],
+            "ts": params["ts"],
+            "message": dict(stream["msg"]),
+        }
+
+    def streamed_text(self, ts: str) -> str:
+        """The whole text of a streamed message so far."""
+        with self._cond:
+            return str(self._streams[ts]["msg"]["text"])
