@@ -1,12 +1,14 @@
 """Vectors for a batch of chunks and their quotable units (sentences, table rows).
 
-Two ways to get sentence vectors (`KB_SENTENCE_VECTORS`):
-- `separate` (default): each sentence is embedded on its own, a second pass over the text.
-- `pooled`: the ONNX model's token states of the chunk's own pass are mean-pooled over each
-  sentence's span, so sentences cost nothing extra. Measured on the dev split it costs quality
-  (classification accuracy 0.933 -> 0.867, abstention precision 1.0 -> 0.938), because a token
-  seen inside its chunk means something else than the same token in a sentence alone and the
-  answer thresholds are calibrated on standalone vectors.
+Two ways to get sentence vectors:
+- separate (what ingest uses): each sentence is embedded on its own, a second pass over the text.
+- pooled (`pooled=True`, measured by evals/bench.py): the ONNX model's token states of the
+  chunk's own pass are mean-pooled over each sentence's span, so sentences cost no second pass.
+  It costs answer quality (2026-11-24, `kb eval`, separate -> pooled): dev classification
+  accuracy 0.933 -> 0.867, abstention precision 1.0 -> 0.938, hit@1 0.914 -> 0.897; test
+  key-fact recall 0.675 -> 0.602, hit@1 0.895 -> 0.877. A token read inside its chunk means
+  something else than in its sentence alone (cosine to the standalone vector ~0.71 on the seed
+  corpus), and the answer thresholds are calibrated on standalone vectors.
 Table rows are always embedded separately: they are embedded spelled out with their header,
 a text that does not occur in the chunk.
 """
