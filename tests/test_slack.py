@@ -268,12 +268,11 @@ def test_mention_is_acked_at_once_and_answered_in_its_thread_with_sources(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     event = mention("C100", f"<@{BOT_USER_ID}> What is digital transformation?")
-    bot.delay = 1.0  # a slow answer must not delay the ack
-    started = time.perf_counter()
+    bot.delay = 3.0  # a slow answer must not delay the ack
     response = post_event(http, url, envelope(event))
-    acked = time.perf_counter() - started
     assert response.status_code == 200
-    assert acked < 0.9, f"ack took {acked:.2f}s: it waited for the answer"
+    # Acked while the answer was still being written: Slack got its 200 first.
+    assert not calls_in(fake, "chat.update", "C100"), "the ack waited for the answer"
 
     placeholder = wait_in(fake, "chat.postMessage", "C100")[0]
     assert placeholder["thread_ts"] == event["ts"] and placeholder["text"] == THINKING
@@ -460,7 +459,7 @@ def test_thumbs_up_and_down_are_stored_and_exported(
     view = opened.params["view"]
     assert opened.params["trigger_id"] == "1.2.3" and view["callback_id"] == "kb_feedback_reason"
     choices = [o["value"] for o in view["blocks"][0]["element"]["options"]]
-    assert choices == ["wrong", "incomplete", "outdated", "off_topic"]
+    assert choices == ["wrong", "incomplete", "outdated", "off-topic"]
     submitted = {
         "type": "view_submission",
         "team": {"id": "T1"},
