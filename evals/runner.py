@@ -379,6 +379,10 @@ def gate(report: EvalReport, thresholds: Mapping[str, Any]) -> list[str]:
     failures: list[str] = []
     if report.kb.errors:
         failures.append(f"{report.kb.errors} case(s) raised an error")
+    degraded = int(metrics.get("degraded_answers") or 0)
+    if report.llm == "openai" and degraded:
+        # An LLM run whose answers fell back to the local backend did not measure the LLM.
+        failures.append(f"degraded_answers = {degraded}: the LLM failed on {degraded} case(s)")
     limits = [(name, value, "min") for name, value in table.items() if name != "max"]
     limits += [(name, value, "max") for name, value in table.get("max", {}).items()]
     for name, limit, kind in limits:
@@ -673,6 +677,10 @@ def eval_command(
         err.print(f"[bold red]error:[/] no thresholds file at {thresholds}")
         raise typer.Exit(1)
     settings = Settings()
+    backend = _value(llm) or settings.llm_backend
+    if backend == "openai" and settings.llm_missing:
+        err.print(f"[bold red]error:[/] {settings.llm_missing}")
+        raise typer.Exit(1)
     try:
         with _progress_bar(err) as bar:
             if suggest:

@@ -172,6 +172,13 @@ class Settings(BaseSettings):
         return self.feedback_db or self.data_dir / "feedback.sqlite3"
 
     @property
+    def llm_missing(self) -> str | None:
+        """Why the OpenAI backend cannot be used (None when a key or base URL is set)."""
+        if self.openai_api_key or self.openai_base_url:
+            return None
+        return "no LLM is configured: set OPENAI_API_KEY or OPENAI_BASE_URL"
+
+    @property
     def llm_backend(self) -> Literal["local", "openai"]:
         """The answer backend after resolving `auto`."""
         if self.llm != "auto":

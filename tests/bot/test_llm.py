@@ -3,9 +3,14 @@ citations, the fallbacks, and one deadline per request (retries, Retry-After, ca
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
@@ -320,3 +325,45 @@ def test_follow_up_is_condensed_by_the_llm(fake: FakeOpenAI, llm_bot: KnowledgeB
     condense_request = fake.chat_requests[-2].json["messages"]
     assert "and who owns it?" in condense_request[-1]["content"]
     assert "What is digital transformation?" in condense_request[-1]["content"]
+
+
+# --------------------------------------------------------------------------- CLI and eval
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "KB_LLM"))}
+    return subprocess.run(
+        [sys.executable, "-m", *args], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("bot.doors.cli", "ask", "What is IT strategy?", "--llm", "openai"),
+        ("evals.runner", "--llm", "openai", "--split", "dev"),
+    ],
+    ids=["ask", "eval"],
+)
+def test_llm_openai_without_key_or_base_url_fails_with_one_line(command: tuple[str, ...]) -> None:
+    result = _run(*command)
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "no LLM is configured" in lines[0], result.stderr
+
+
+def test_eval_with_the_llm_down_fails_its_gate(indexed_settings: Settings, tmp_path: Path) -> None:
+    from evals.runner import run_eval
+
+    with socket.socket() as s:  # a port nobody listens on: connection refused at once
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}/v1"
+    settings = indexed_settings.model_copy(
+        update={"openai_base_url": dead, "llm_max_retries": 0, "deadline_llm": 2.0}
+    )
+    report = run_eval(
+        settings, "dev", llm="openai", report_dir=tmp_path, baseline=False, thresholds={},
+        limit=3, case_filter=lambda case: case.kind == "knowledge",
+    )  # fmt: skip
+    assert report.kb.metrics["degraded_answers"] == 3
+    assert any("degraded_answers" in failure for failure in report.gate_failures)
