@@ -27,6 +27,7 @@ from bot.answer.prompt import (
 from bot.answer.retrieve import Hit
 from bot.runtime.schema import Turn
 from bot.runtime.settings import Settings
+from bot.runtime.tokens import encoding_for_model
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,7 @@ class LlmBackend:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.client = LlmClient(settings)
+        encoding_for_model(settings.openai_model)  # load the tokenizer now, not in a request
 
     def _context(self, hits: list[Hit]) -> tuple[str, list[Hit]]:
         return pack_context(hits, self.settings.openai_model, self.settings.context_tokens)

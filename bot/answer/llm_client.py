@@ -69,7 +69,15 @@ class LlmClient:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="kb-llm", daemon=True)
         self._thread.start()
-        self._client: Any = None
+        from openai import AsyncOpenAI  # a slow first import: here, not inside a deadline
+
+        key = settings.openai_api_key
+        self._client = AsyncOpenAI(
+            api_key=key.get_secret_value() if key else "not-needed",
+            base_url=settings.openai_base_url,
+            max_retries=0,  # retries are ours: they must fit the deadline
+            timeout=settings.llm_timeout,
+        )
 
     @property
     def configured(self) -> bool:
@@ -86,26 +94,13 @@ class LlmClient:
             params["max_completion_tokens"] = s.llm_max_tokens
         return params
 
-    async def _openai(self) -> Any:
-        if self._client is None:
-            from openai import AsyncOpenAI
-
-            key = self.settings.openai_api_key
-            self._client = AsyncOpenAI(
-                api_key=key.get_secret_value() if key else "not-needed",
-                base_url=self.settings.openai_base_url,
-                max_retries=0,  # retries are ours: they must fit the deadline
-                timeout=self.settings.llm_timeout,
-            )
-        return self._client
-
     async def _attempts(
         self, call: Callable[[Any, float], Awaitable[Any]], deadline: Deadline
     ) -> Any:
         """`call(client, timeout)` retried on 429/5xx/connection errors while time is left."""
         import openai
 
-        client = await self._openai()
+        client = self._client
         attempt = 0
         while True:
             reason = deadline.stopped()

@@ -29,7 +29,7 @@ from bot.answer.verdict import classification_answer, local_verdict_answer
 from bot.runtime.embeddings import embed_array, make_embeddings
 from bot.runtime.schema import Answer, Turn
 from bot.runtime.settings import Settings
-from bot.runtime.store import Store, StoreUnavailableError, open_store
+from bot.runtime.store import Store, open_store
 
 log = logging.getLogger(__name__)
 
@@ -112,9 +112,9 @@ class KnowledgeBot:
                 self._llm = LlmBackend(self.settings)
         return self._llm
 
-    def classifier(self) -> InitiativeClassifier:
-        """The corpus-grounded initiative classifier for the current index."""
-        index = self.index()
+    def classifier(self, index: KnowledgeIndex | None = None) -> InitiativeClassifier:
+        """The corpus-grounded initiative classifier for `index` (default: the current one)."""
+        index = index or self.index()
         cached = self._classifier
         if cached is None or cached[0] is not index:
             classifier = InitiativeClassifier(
@@ -173,6 +173,12 @@ class KnowledgeBot:
     def _deadline(
         self, backend: str, at: float | None, cancelled: threading.Event | None
     ) -> Deadline:
+        if self._last_index is None:
+            # Loading the index (and the LLM client) is a start-up cost, not a per-request
+            # wait: it is never cut short, and a default deadline starts after it.
+            self._last_index = self.index()
+        if backend == "openai":
+            self._llm_client()
         seconds = (
             self.settings.deadline_llm if backend == "openai" else self.settings.deadline_local
         )
@@ -210,7 +216,6 @@ class KnowledgeBot:
         """Classify an initiative as IT, digital or both (deadline as for `answer`)."""
         started = time.perf_counter()
         backend = self.llm_backend(llm)
-        self._warm()
         dl = self._deadline(backend, deadline, cancelled)
         result = self._classify(self.validate(initiative), backend, dl)
         result.latency_ms = _elapsed_ms(started)
@@ -241,7 +246,6 @@ class KnowledgeBot:
     ) -> Iterator[str | Answer]:
         started = time.perf_counter()
         backend = self.llm_backend(llm)
-        self._warm()
         dl = self._deadline(backend, at, cancelled)
         readings = self._readings(self.validate(question), history, backend, dl)
         decision = route(readings[0])
@@ -284,12 +288,6 @@ class KnowledgeBot:
             condense = lambda q, h: llm.condense(q, h, part)  # noqa: E731
         return standalone_readings(question, history, condense)
 
-    def _warm(self) -> None:
-        # Loading the index is a start-up cost, not a per-request wait: it is never cut short
-        # and a default deadline starts after it.
-        if self._last_index is None:
-            self._last_index = self.index()
-
     def _gather(self, readings: list[str], dl: Deadline) -> Gathered:
         assert self._last_index is not None
         gathered = gather(
@@ -331,13 +329,11 @@ class KnowledgeBot:
     def _classify_local(self, initiative: str, dl: Deadline) -> Answer:
         reason = None
         try:
-            bounded(self.classifier, dl, "the vector store")
+            index = bounded(self.index, dl, "the vector store")
         except DeadlineExceeded as exc:
-            if self._classifier is None:
-                raise StoreUnavailableError(exc.reason) from None
-            reason = exc.reason  # classify with the classifier of the index in memory
-        assert self._classifier is not None
-        index, classifier = self._classifier
+            assert self._last_index is not None
+            index, reason = self._last_index, exc.reason  # classify from the index in memory
+        classifier = self.classifier(index)  # built once per index: CPU only, never cut short
         verdict = classifier.classify(initiative, self.embed)
         result = local_verdict_answer(initiative, verdict, classifier, index)
         return degrade(result, reason) if reason else result
@@ -350,9 +346,8 @@ class KnowledgeBot:
             "the vector store",
         )
         result, kept = self._llm_client().classify(initiative, hits, dl)
-        citations = cite_passages(
-            result.rationale, kept, initiative, qvec, self.index(), default=[1]
-        )
+        index = self._last_index or self.index()
+        citations = cite_passages(result.rationale, kept, initiative, qvec, index, default=[1])
         return classification_answer(
             initiative, result.label, result.confidence, result.rationale, citations, "openai"
         )

@@ -41,7 +41,7 @@ def llm_settings(fake: FakeOpenAI, indexed_settings: Settings) -> Settings:
             "openai_api_key": SecretStr("test-key"),
             "llm_max_retries": 0,
             "llm_timeout": 2.0,
-            "deadline_llm": 4.0,
+            "deadline_llm": 10.0,
         }
     )
 
