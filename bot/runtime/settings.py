@@ -90,7 +90,7 @@ class Settings(BaseSettings):
         "retries); when it runs out the local answer is returned, marked degraded.",
     )
     deadline_local: float = Field(
-        3.0,
+        5.0,
         gt=0,
         description="Seconds a request answered locally may take (Chroma calls included).",
     )
