@@ -120,6 +120,8 @@ class LlmClient:
                 kind = "timed out" if timed_out else "could not be reached"
                 failure = LlmError(f"the LLM server {kind}")
                 wait = None
+            if deadline.stopped():
+                raise LlmError(f"{deadline.stopped()} while the LLM was answering") from None
             if attempt >= self.settings.llm_max_retries:
                 raise failure
             wait = BACKOFF_SECONDS * 2**attempt if wait is None else wait
