@@ -220,7 +220,11 @@ class LlmJudge:
         return score
 
     def judge(self, question: str, answer: Answer) -> tuple[float | None, float | None]:
-        """(faithfulness, answer relevancy) of one answer."""
+        """(faithfulness, answer relevancy) of one answer; none for a degraded answer (the
+        offline fallback says nothing about the LLM, and a server that is down would only
+        add failing judge calls)."""
+        if answer.degraded:
+            return None, None
         passages = "\n".join(f"[{c.n}] {c.quote}" for c in answer.citations) or "(none)"
         faithful = self._score("faithfulness", f"Passages:\n{passages}\n\nAnswer:\n{answer.answer}")
         relevant = self._score(

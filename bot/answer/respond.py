@@ -22,6 +22,7 @@ from bot.runtime.schema import Answer, Turn
 log = logging.getLogger(__name__)
 
 Search = Callable[[str, np.ndarray, int], list[Hit]]
+OFFLINE = "Here is the offline answer instead."
 
 
 @dataclass
@@ -144,9 +145,9 @@ def llm_answer(
         reason = f"the LLM call failed ({type(exc).__name__})"
     log.warning("LLM answer replaced by the local answer: %s", reason)
     if not sent:
-        notice = f"(The language model could not answer: {reason}. Offline answer:)\n\n"
+        notice = f"(The language model could not answer: {reason}. {OFFLINE})\n\n"
     else:
-        notice = f"\n\n(The language model's answer was not usable: {reason}. Offline answer:)\n\n"
+        notice = f"\n\n(The language model's answer was not usable: {reason}. {OFFLINE})\n\n"
     yield notice
     result = degrade(local(), reason)
     yield from words(result.answer)
