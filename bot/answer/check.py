@@ -48,7 +48,8 @@ def _candidates(kept: list[Hit], index: KnowledgeIndex) -> list[tuple[int, UnitR
         (n, unit)
         for n, hit in enumerate(kept, 1)
         for unit in index.units_of(hit.chunk.id)
-        if unit.kind != "heading"
+        # headings, questions and fragments state nothing that could support a claim
+        if unit.kind != "heading" and not unit.text.endswith("?") and len(unit.text.split()) >= 4
     ]
 
 
@@ -87,7 +88,8 @@ def repair(
         lines[-1].pop()  # cut off by the token limit: drop the unfinished sentence
     flat = [s for line in lines for s in line]
     claims = [_MARKER.sub("", s).strip() for s in flat]
-    checkable = [i for i, c in enumerate(claims) if len(c.split()) >= 4]
+    # A lead-in ("The objectives are:") or a fragment claims nothing itself: left uncited.
+    checkable = [i for i, c in enumerate(claims) if len(c.split()) >= 4 and not c.endswith(":")]
     found = support_of([claims[i] for i in checkable], kept, index, embed)
     support = dict(zip(checkable, found, strict=True))
     book: dict[int, Citation] = {}

@@ -88,3 +88,10 @@ def bounded(fn: Callable[[], T], deadline: Deadline, what: str) -> T:
             if reason:
                 future.cancel()  # only helps while it is queued; a running call finishes alone
                 raise DeadlineExceeded(f"{reason} while waiting for {what}") from None
+
+
+def direct(fn: Callable[[], T], deadline: Deadline, what: str) -> T:
+    """Like `bounded`, in the caller's thread: for in-process (embedded) Chroma, which cannot
+    freeze the way a server can, and where a thread hop only adds scheduling delay."""
+    deadline.check(what)
+    return fn()

@@ -19,7 +19,7 @@ from bot.answer.calibration import Calibration
 from bot.answer.check import cite_passages
 from bot.answer.classify import InitiativeClassifier, build_prototypes
 from bot.answer.compose import abstain, answer_locally
-from bot.answer.deadline import Deadline, DeadlineExceeded, bounded
+from bot.answer.deadline import Deadline, DeadlineExceeded, bounded, direct
 from bot.answer.generate import LlmBackend, LlmError
 from bot.answer.respond import Gathered, degrade, gather, llm_answer, words
 from bot.answer.retrieve import HybridRetriever, IndexCache, KnowledgeIndex, Weights
@@ -51,6 +51,7 @@ class KnowledgeBot:
         self._classifier: tuple[Any, InitiativeClassifier] | None = None
         self._llm: Any = None
         self._last_index: KnowledgeIndex | None = None  # answers from BM25 when Chroma stalls
+        self._wait = bounded if settings.chroma_server else direct  # only a server can freeze
 
     # ------------------------------------------------------------------ ports
     def load(self) -> None:
@@ -292,7 +293,7 @@ class KnowledgeBot:
         assert self._last_index is not None
         gathered = gather(
             readings, self.embed(readings), dl, self.index, self.retriever.search,
-            self._last_index, self.calibration, self.settings.top_k,
+            self._last_index, self.calibration, self.settings.top_k, self._wait,
         )  # fmt: skip
         self._last_index = gathered.index
         return gathered
@@ -329,7 +330,7 @@ class KnowledgeBot:
     def _classify_local(self, initiative: str, dl: Deadline) -> Answer:
         reason = None
         try:
-            index = bounded(self.index, dl, "the vector store")
+            index = self._wait(self.index, dl, "the vector store")
         except DeadlineExceeded as exc:
             assert self._last_index is not None
             index, reason = self._last_index, exc.reason  # classify from the index in memory
@@ -340,7 +341,7 @@ class KnowledgeBot:
 
     def _classify_llm(self, initiative: str, dl: Deadline) -> Answer:
         qvec = self.embed([initiative])[0]
-        hits = bounded(
+        hits = self._wait(
             lambda: self.retriever.search(initiative, qvec, self.settings.top_k),
             dl,
             "the vector store",

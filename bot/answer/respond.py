@@ -7,6 +7,7 @@ import logging
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -22,6 +23,7 @@ from bot.runtime.schema import Answer, Turn
 log = logging.getLogger(__name__)
 
 Search = Callable[[str, np.ndarray, int], list[Hit]]
+Wait = Callable[..., Any]  # `bounded` (Chroma server) or `direct` (embedded Chroma)
 OFFLINE = "Here is the offline answer instead."
 
 
@@ -57,12 +59,14 @@ def lexical_hits(index: KnowledgeIndex, query: str, k: int) -> list[Hit]:
     ]
 
 
-def deadline_search(search: Search, index: KnowledgeIndex, deadline: Deadline) -> Search:
+def deadline_search(
+    search: Search, index: KnowledgeIndex, deadline: Deadline, wait: Wait = bounded
+) -> Search:
     """`search` bounded by the deadline, falling back to BM25 once it has run out."""
 
     def run(query: str, vector: np.ndarray, k: int) -> list[Hit]:
         try:
-            return bounded(lambda: search(query, vector, k), deadline, "the vector store")
+            return wait(lambda: search(query, vector, k), deadline, "the vector store")
         except DeadlineExceeded:
             return lexical_hits(index, query, k)
 
@@ -78,15 +82,16 @@ def gather(
     last_index: KnowledgeIndex,
     calibration: Calibration,
     top_k: int,
+    wait: Wait = bounded,
 ) -> Gathered:
     """The best reading's evidence and hits, each Chroma call bounded by the deadline; when
     Chroma does not answer in time, BM25 over `last_index` (the index in memory) instead, and
     `stalled` says why (the answer is then degraded)."""
     stalled = None
     try:
-        index = bounded(current_index, deadline, "the vector store")
+        index = wait(current_index, deadline, "the vector store")
         evidence = weigh_readings(readings, vectors, index, calibration)
-        hits = bounded(
+        hits = wait(
             lambda: search(evidence.question, evidence.vector, top_k), deadline, "the vector store"
         )
     except DeadlineExceeded as exc:

@@ -118,6 +118,14 @@ def test_an_answer_without_markers_is_cited_from_the_passages(
     assert _quoted_verbatim(llm_bot, answer)
 
 
+def test_a_lead_in_line_is_not_cited(fake: FakeOpenAI, llm_bot: KnowledgeBot) -> None:
+    fake.enqueue(f"The objectives of an IT strategy are [2]:\n- {SUPPORTED}")
+    answer = llm_bot.answer(QUESTION)
+    lead, item = answer.answer.splitlines()
+    assert lead == "The objectives of an IT strategy are:" and item.endswith("].")
+    assert len(answer.citations) == 1 and "operational efficiency" in answer.citations[0].quote
+
+
 def test_out_of_range_markers_are_replaced(fake: FakeOpenAI, llm_bot: KnowledgeBot) -> None:
     fake.enqueue(f"{SUPPORTED[:-1]} [9].")
     answer = llm_bot.answer(QUESTION)
