@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bot.answer.compose import abstain, first_sentence, score_units
+from bot.answer.compose import abstain
 from bot.answer.prompt import NOT_COVERED, cited_numbers
 from bot.answer.retrieve import Hit, KnowledgeIndex, UnitRecord
 from bot.runtime.schema import Answer, Citation
@@ -124,32 +124,15 @@ def repair(
     return repaired, sorted(book.values(), key=lambda c: c.n)
 
 
-def cite_passages(
-    text: str,
-    kept: list[Hit],
-    question: str,
-    qvec: np.ndarray,
-    index: KnowledgeIndex,
-    default: list[int] | None = None,
-) -> list[Citation]:
-    """Citations for the in-range [n] markers of a classification rationale; each quote is
-    the passage's unit that best matches the initiative (verbatim chunk text)."""
-    citations = []
-    for n in cited_numbers(text) or (default or []):
-        if 1 <= n <= len(kept):
-            hit = kept[n - 1]
-            best = score_units(question, qvec, [hit], index)
-            citations.append(
-                Citation(
-                    n=n,
-                    source=hit.chunk.source,
-                    title=hit.chunk.title,
-                    quote=best[0].unit.text if best else first_sentence(hit, index),
-                    score=round(hit.dense, 4),
-                    section=hit.chunk.section,
-                )
-            )
-    return citations
+def checked_rationale(
+    rationale: str, kept: list[Hit], index: KnowledgeIndex, embed: Embed
+) -> tuple[str, list[Citation]]:
+    """A classification's rationale re-cited like an answer; one no passage supports keeps
+    its words but loses its markers and gets no quote."""
+    try:
+        return repair(rationale, kept, index, embed, "stop")
+    except UnsupportedAnswer:
+        return _MARKER.sub("", rationale).strip(), []
 
 
 def checked_llm_answer(

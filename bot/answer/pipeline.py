@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from bot.answer.calibration import Calibration
-from bot.answer.check import cite_passages
+from bot.answer.check import checked_rationale
 from bot.answer.classify import InitiativeClassifier, build_prototypes
 from bot.answer.compose import abstain, answer_locally
 from bot.answer.deadline import Deadline, DeadlineExceeded, bounded, direct
@@ -348,7 +348,7 @@ class KnowledgeBot:
         )
         result, kept = self._llm_client().classify(initiative, hits, dl)
         index = self._last_index or self.index()
-        citations = cite_passages(result.rationale, kept, initiative, qvec, index, default=[1])
+        rationale, citations = checked_rationale(result.rationale, kept, index, self.embed)
         return classification_answer(
-            initiative, result.label, result.confidence, result.rationale, citations, "openai"
+            initiative, result.label, result.confidence, rationale, citations, "openai"
         )

@@ -271,13 +271,21 @@ def test_no_key_and_no_base_url_fails_at_once(indexed_settings: Settings) -> Non
 
 def test_classification_uses_structured_output(fake: FakeOpenAI, llm_bot: KnowledgeBot) -> None:
     fake.enqueue(
-        '{"label": "both", "confidence": 0.82, "rationale": "Modernises IT [1] to enable customers [2]."}'
+        '{"label": "both", "confidence": 0.82, "rationale": "IT transformation provides the '
+        'secure, scalable foundation that digital transformation initiatives require [1]."}'
     )
     answer = llm_bot.classify("upgrading the order system so customers can track orders online")
     assert answer.classification is not None and answer.classification.label == "both"
     assert answer.classification.confidence == pytest.approx(0.82)
     assert answer.backend == "openai" and answer.citations and not answer.degraded
     assert fake.chat_requests[-1].json["response_format"]["type"] == "json_schema"
+
+
+def test_an_unsupported_rationale_gets_no_quote(fake: FakeOpenAI, llm_bot: KnowledgeBot) -> None:
+    fake.enqueue('{"label": "it", "confidence": 0.6, "rationale": "Bananas are yellow [1]."}')
+    answer = llm_bot.classify("rolling out multi-factor authentication for all staff")
+    assert answer.classification is not None and answer.classification.label == "it"
+    assert answer.citations == [] and "[1]" not in answer.answer
 
 
 def test_classification_falls_back_to_json_mode_when_json_schema_is_rejected(
