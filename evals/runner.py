@@ -219,7 +219,11 @@ class LlmJudge:
         return score
 
     def judge(self, question: str, answer: Answer) -> tuple[float | None, float | None]:
-        """(faithfulness, answer relevancy) of one answer."""
+        """(faithfulness, answer relevancy) of one answer; none for a degraded answer (the
+        offline fallback says nothing about the LLM, and a server that is down would only
+        add failing judge calls)."""
+        if answer.degraded:
+            return None, None
         passages = "\n".join(f"[{c.n}] {c.quote}" for c in answer.citations) or "(none)"
         faithful = self._score("faithfulness", f"Passages:\n{passages}\n\nAnswer:\n{answer.answer}")
         relevant = self._score(
@@ -390,6 +394,10 @@ def gate(report: EvalReport, thresholds: Mapping[str, Any]) -> list[str]:
     for split_table in (thresholds.get(s, {}) for s in ("dev", "test")):
         if split_table.get("max"):
             log.warning("ignoring [<split>.max] in thresholds: timings never gate")
+    degraded = int(metrics.get("degraded_answers") or 0)
+    if report.llm == "openai" and degraded:
+        # An LLM run whose answers fell back to the local backend did not measure the LLM.
+        failures.append(f"degraded_answers = {degraded}: the LLM failed on {degraded} case(s)")
     for name, limit in table.items():
         if name in JUDGED:
             log.warning("%s is LLM-judged and never gates; ignoring its threshold", name)
@@ -694,6 +702,10 @@ def eval_command(
         err.print(f"[bold red]error:[/] no thresholds file at {thresholds}")
         raise typer.Exit(1)
     settings, datasets = Settings(), None
+    backend = _value(llm) or settings.llm_backend
+    if backend == "openai" and settings.llm_missing:
+        err.print(f"[bold red]error:[/] {settings.llm_missing}")
+        raise typer.Exit(1)
     gate_table = load_thresholds(thresholds or THRESHOLDS_PATH)
     if corpus is not None:
         from evals.corpus_eval import CorpusError, corpus_paths, corpus_settings, corpus_thresholds

@@ -5,7 +5,8 @@ May import: `bot.runtime` (and, only to ingest on first use, `ingest`). Never a 
 Public entry points for the doors: `KnowledgeBot`, `QuestionError` and `DeadlineExceeded`.
 """
 
-from bot.answer.pipeline import DeadlineExceeded, KnowledgeBot
+from bot.answer.deadline import DeadlineExceeded
+from bot.answer.pipeline import KnowledgeBot
 from bot.answer.understand import QuestionError
 
 __all__ = ["DeadlineExceeded", "KnowledgeBot", "QuestionError"]

@@ -8,7 +8,6 @@ weigh the evidence → compose locally or generate with the LLM (falling back to
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Iterator
@@ -17,12 +16,13 @@ from typing import Any
 import numpy as np
 
 from bot.answer.calibration import Calibration
-from bot.answer.check import checked_llm_answer, cite_passages
+from bot.answer.check import checked_rationale
 from bot.answer.classify import InitiativeClassifier, build_prototypes
 from bot.answer.compose import abstain, answer_locally
-from bot.answer.evidence import Evidence, weigh_readings
+from bot.answer.deadline import Deadline, DeadlineExceeded, bounded, direct
 from bot.answer.feedback_prior import FeedbackPrior
-from bot.answer.generate import LlmBackend
+from bot.answer.generate import LlmBackend, LlmError
+from bot.answer.respond import Gathered, degrade, gather, llm_answer, words
 from bot.answer.retrieve import Hit, HybridRetriever, IndexCache, KnowledgeIndex, Weights
 from bot.answer.route import Route, route
 from bot.answer.understand import standalone_readings, validate_question
@@ -40,20 +40,6 @@ def _elapsed_ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 2)
 
 
-class DeadlineExceeded(RuntimeError):
-    """The request was cancelled (its client went away, or the door's deadline passed)."""
-
-
-def _boundary(backend: str, deadline: float | None, cancelled: threading.Event | None) -> str:
-    """Between stages: stop if cancelled; past the (monotonic) deadline, answer locally."""
-    if cancelled is not None and cancelled.is_set():
-        raise DeadlineExceeded("the request was cancelled")
-    if backend != "local" and deadline is not None and time.monotonic() >= deadline:
-        log.warning("deadline passed before the LLM call: answering locally")
-        return "local"
-    return backend
-
-
 class KnowledgeBot:
     """The whole answering pipeline, loaded once and shared by all front doors."""
 
@@ -66,6 +52,8 @@ class KnowledgeBot:
         self._retriever: HybridRetriever | None = None
         self._classifier: tuple[Any, InitiativeClassifier] | None = None
         self._llm: Any = None
+        self._last_index: KnowledgeIndex | None = None  # answers from BM25 when Chroma stalls
+        self._wait = bounded if settings.chroma_server else direct  # only a server can freeze
         self.prior = FeedbackPrior(
             lambda: open_feedback_store(settings), self.embed, lambda: self.store.model
         )
@@ -130,9 +118,9 @@ class KnowledgeBot:
                 self._llm = LlmBackend(self.settings)
         return self._llm
 
-    def classifier(self) -> InitiativeClassifier:
-        """The corpus-grounded initiative classifier for the current index."""
-        index = self.index()
+    def classifier(self, index: KnowledgeIndex | None = None) -> InitiativeClassifier:
+        """The corpus-grounded initiative classifier for `index` (default: the current one)."""
+        index = index or self.index()
         cached = self._classifier
         if cached is None or cached[0] is not index:
             classifier = InitiativeClassifier(
@@ -183,13 +171,24 @@ class KnowledgeBot:
             entry["chunks"] += 1
         return sorted(found.values(), key=lambda e: e["source"])
 
-    def _titles(self) -> list[str]:
-        return [c["title"] for c in self.sources()[:3]]
-
     # ------------------------------------------------------------------ answering
     def validate(self, question: str) -> str:
         """The cleaned question, or QuestionError saying what is wrong."""
         return validate_question(question, self.settings.max_question_chars)
+
+    def _deadline(
+        self, backend: str, at: float | None, cancelled: threading.Event | None
+    ) -> Deadline:
+        if self._last_index is None:
+            # Loading the index (and the LLM client) is a start-up cost, not a per-request
+            # wait: it is never cut short, and a default deadline starts after it.
+            self._last_index = self.index()
+        if backend == "openai":
+            self._llm_client()
+        seconds = (
+            self.settings.deadline_llm if backend == "openai" else self.settings.deadline_local
+        )
+        return Deadline.start(at, seconds, cancelled)
 
     def answer(
         self,
@@ -201,18 +200,15 @@ class KnowledgeBot:
         cancelled: threading.Event | None = None,
     ) -> Answer:
         """Answer a question (with optional conversation history) from the knowledge base.
-        `deadline`/`cancelled` are honoured between stages (see `_boundary`)."""
-        started = time.perf_counter()
-        backend = _boundary(configured := self.llm_backend(llm), deadline, cancelled)
-        readings = self._readings(self.validate(question), history, backend)
-        decision = route(readings[0])
-        late = _boundary(backend, deadline, cancelled)
-        if decision.kind == "classify":
-            result = self._classify(decision.initiative, late)
-        else:
-            result = self._answer(readings, decision, history, late)
-        result.degraded = result.degraded or late != configured
-        result.latency_ms = _elapsed_ms(started)
+
+        `deadline` is an absolute `time.monotonic()` instant (default: now plus the configured
+        deadline of the backend); when it passes, or `cancelled` is set because the client has
+        gone, the local answer is returned, degraded, with the reason."""
+        result = None
+        for item in self._respond(question, history, llm, deadline, cancelled, streaming=False):
+            if isinstance(item, Answer):
+                result = item
+        assert result is not None
         return result
 
     def classify(
@@ -223,11 +219,11 @@ class KnowledgeBot:
         deadline: float | None = None,
         cancelled: threading.Event | None = None,
     ) -> Answer:
-        """Classify an initiative as IT, digital or both."""
+        """Classify an initiative as IT, digital or both (deadline as for `answer`)."""
         started = time.perf_counter()
-        late = _boundary(backend := self.llm_backend(llm), deadline, cancelled)
-        result = self._classify(self.validate(initiative), late)
-        result.degraded = result.degraded or late != backend
+        backend = self.llm_backend(llm)
+        dl = self._deadline(backend, deadline, cancelled)
+        result = self._classify(self.validate(initiative), backend, dl)
         result.latency_ms = _elapsed_ms(started)
         return result
 
@@ -240,131 +236,131 @@ class KnowledgeBot:
         deadline: float | None = None,
         cancelled: threading.Event | None = None,
     ) -> Iterator[str | Answer]:
-        """Text pieces as they are produced, then the final `Answer`."""
+        """Text pieces as they are produced, then the final `Answer`. When the LLM fails (even
+        before its first token) the text says so before the offline answer follows."""
+        yield from self._respond(question, history, llm, deadline, cancelled, streaming=True)
+
+    def _respond(
+        self,
+        question: str,
+        history: list[Turn] | None,
+        llm: str | None,
+        at: float | None,
+        cancelled: threading.Event | None,
+        *,
+        streaming: bool,
+    ) -> Iterator[str | Answer]:
         started = time.perf_counter()
-        backend = _boundary(self.llm_backend(llm), deadline, cancelled)
-        readings = self._readings(self.validate(question), history, backend)
+        backend = self.llm_backend(llm)
+        dl = self._deadline(backend, at, cancelled)
+        readings = self._readings(self.validate(question), history, backend, dl)
         decision = route(readings[0])
-        if _boundary(backend, deadline, cancelled) == "openai" and decision.kind != "classify":
-            yield from self._stream_llm(readings, decision, history, started)
-            return
-        result = self.answer(question, history, llm=llm, deadline=deadline, cancelled=cancelled)
-        for piece in re.split(r"(?<=\s)", result.answer):
-            if piece:
-                yield piece
+        if decision.kind == "classify":
+            result = self._classify(decision.initiative, backend, dl)
+        else:
+            gathered = self._gather(readings, dl)
+            if not gathered.hits or gathered.evidence.score < self.calibration.abstain_below:
+                result = abstain(gathered.hits, "local", gathered.index, gathered.titles)
+            elif backend == "openai" and gathered.stalled is None:
+                for item in llm_answer(
+                    self._llm_client(),
+                    gathered,
+                    readings[0],
+                    history,
+                    self.embed,
+                    lambda: self._answer_local(gathered, decision),
+                ):
+                    if isinstance(item, Answer):
+                        item.latency_ms = _elapsed_ms(started)
+                    yield item
+                return
+            else:
+                result = self._answer_local(gathered, decision)
+                if gathered.stalled:
+                    degrade(result, gathered.stalled)
+        result.latency_ms = _elapsed_ms(started)
+        if streaming:
+            yield from words(result.answer)
         yield result
 
-    def _readings(self, question: str, history: list[Turn] | None, backend: str) -> list[str]:
-        condense = self._llm_client().condense if backend == "openai" else None
+    def _readings(
+        self, question: str, history: list[Turn] | None, backend: str, dl: Deadline
+    ) -> list[str]:
+        condense = None
+        if backend == "openai" and history:
+            # Rewriting a follow-up may use a third of the time left; the answer needs the rest.
+            part = Deadline(time.monotonic() + dl.remaining() / 3, dl.cancelled)
+            llm = self._llm_client()
+            condense = lambda q, h: llm.condense(q, h, part)  # noqa: E731
         return standalone_readings(question, history, condense)
 
-    def _evidence(self, readings: list[str]) -> tuple[Evidence, list[Hit]]:
-        """The best-supported reading with its evidence score, and its retrieved chunks."""
-        evidence = weigh_readings(readings, self.embed(readings), self.index(), self.calibration)
-        hits = self.retriever.search(evidence.question, evidence.vector, self.settings.top_k)
+    def _gather(self, readings: list[str], dl: Deadline) -> Gathered:
+        assert self._last_index is not None
+        gathered = gather(
+            readings, self.embed(readings), dl, self.index, self.retriever.search,
+            self._last_index, self.calibration, self.settings.top_k, self._wait,
+        )  # fmt: skip
+        self._last_index = gathered.index
         if self.settings.feedback_ranking:  # documents voted 👎 for similar questions drop
-            hits = self.prior.rerank(evidence.vector, hits)
-        return evidence, hits
+            gathered.hits = self.prior.rerank(gathered.evidence.vector, gathered.hits)
+        return gathered
 
     def retrieve(self, question: str) -> list[Hit]:
         """The chunks a question retrieves, best first, as the answer is composed from them."""
-        return self._evidence([self.validate(question)])[1]
+        dl = self._deadline("local", None, None)
+        return self._gather([self.validate(question)], dl).hits
 
-    def _weak(self, evidence: Evidence, hits: list[Hit]) -> bool:
-        return not hits or evidence.score < self.calibration.abstain_below
-
-    def _abstain(self, hits: list[Hit], backend: str) -> Answer:
-        return abstain(hits, backend, self.index(), self._titles())
-
-    def _answer_local(self, evidence: Evidence, hits: list[Hit], decision: Route) -> Answer:
+    def _answer_local(self, gathered: Gathered, decision: Route) -> Answer:
+        evidence = gathered.evidence
         return answer_locally(
             evidence.question,
             evidence.vector,
-            hits,
+            gathered.hits,
             decision,
-            self.index(),
-            search=self.retriever.search,
+            gathered.index,
+            search=gathered.search,
             embed=self.embed,
             top_k=self.settings.top_k,
             floor=self.calibration.unit_floor,
-            fallback_titles=self._titles(),
+            fallback_titles=gathered.titles,
         )
-
-    def _answer(
-        self, readings: list[str], decision: Route, history: list[Turn] | None, backend: str
-    ) -> Answer:
-        evidence, hits = self._evidence(readings)
-        if self._weak(evidence, hits):
-            return self._abstain(hits, "local")
-        if backend == "openai":
-            try:
-                text, kept = self._llm_client().answer(readings[0], history, hits)
-                return self._checked(evidence, text, kept)
-            except Exception as exc:
-                log.warning("LLM answer failed, falling back to the local answer: %s", exc)
-                local = self._answer_local(evidence, hits, decision)
-                local.degraded = True
-                return local
-        return self._answer_local(evidence, hits, decision)
-
-    def _checked(self, evidence: Evidence, text: str, kept: list[Hit]) -> Answer:
-        return checked_llm_answer(
-            evidence.question, evidence.vector, text, kept, self.index(), self._titles()
-        )
-
-    def _stream_llm(
-        self, readings: list[str], decision: Route, history: list[Turn] | None, started: float
-    ) -> Iterator[str | Answer]:
-        evidence, hits = self._evidence(readings)
-        if self._weak(evidence, hits):
-            result = self._abstain(hits, "local")  # decided before any LLM call, as in _answer
-        else:
-            sent: list[str] = []
-            try:
-                pieces, kept = self._llm_client().stream(readings[0], history, hits)
-                for piece in pieces:
-                    sent.append(piece)
-                    yield piece
-                result = self._checked(evidence, "".join(sent).strip(), kept)
-            except Exception as exc:
-                log.warning("LLM stream failed, falling back to the local answer: %s", exc)
-                result = self._answer_local(evidence, hits, decision)
-                result.degraded = True
-                if sent:
-                    yield "\n\n(The language model failed mid-answer; here is the offline answer.)\n\n"
-                yield result.answer
-                result.latency_ms = _elapsed_ms(started)
-                yield result
-                return
-        if result.abstained:
-            yield result.answer
-        result.latency_ms = _elapsed_ms(started)
-        yield result
 
     # ------------------------------------------------------------------ classification
-    def _classify(self, initiative: str, backend: str) -> Answer:
+    def _classify(self, initiative: str, backend: str, dl: Deadline) -> Answer:
         if backend == "openai":
             try:
-                return self._classify_llm(initiative)
+                return self._classify_llm(initiative, dl)
             except Exception as exc:
                 log.warning("LLM classification failed, falling back to local: %s", exc)
-                result = self._classify_local(initiative)
-                result.degraded = True
-                return result
-        return self._classify_local(initiative)
+                known = isinstance(exc, LlmError | DeadlineExceeded)
+                reason = (
+                    str(exc) if known else f"the LLM classification failed ({type(exc).__name__})"
+                )
+                return degrade(self._classify_local(initiative, dl), reason)
+        return self._classify_local(initiative, dl)
 
-    def _classify_local(self, initiative: str) -> Answer:
-        classifier = self.classifier()
+    def _classify_local(self, initiative: str, dl: Deadline) -> Answer:
+        reason = None
+        try:
+            index = self._wait(self.index, dl, "the vector store")
+        except DeadlineExceeded as exc:
+            assert self._last_index is not None
+            index, reason = self._last_index, exc.reason  # classify from the index in memory
+        classifier = self.classifier(index)  # built once per index: CPU only, never cut short
         verdict = classifier.classify(initiative, self.embed)
-        return local_verdict_answer(initiative, verdict, classifier, self.index())
+        result = local_verdict_answer(initiative, verdict, classifier, index)
+        return degrade(result, reason) if reason else result
 
-    def _classify_llm(self, initiative: str) -> Answer:
+    def _classify_llm(self, initiative: str, dl: Deadline) -> Answer:
         qvec = self.embed([initiative])[0]
-        hits = self.retriever.search(initiative, qvec, self.settings.top_k)
-        result, kept = self._llm_client().classify(initiative, hits)
-        citations = cite_passages(
-            result.rationale, kept, initiative, qvec, self.index(), default=[1]
+        hits = self._wait(
+            lambda: self.retriever.search(initiative, qvec, self.settings.top_k),
+            dl,
+            "the vector store",
         )
+        result, kept = self._llm_client().classify(initiative, hits, dl)
+        index = self._last_index or self.index()
+        rationale, citations = checked_rationale(result.rationale, kept, index, self.embed)
         return classification_answer(
-            initiative, result.label, result.confidence, result.rationale, citations, "openai"
+            initiative, result.label, result.confidence, rationale, citations, "openai"
         )

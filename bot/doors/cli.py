@@ -294,6 +294,8 @@ def _respond(method: str, text: str, as_json: bool, llm: str | None) -> None:
     from bot.answer import KnowledgeBot
 
     settings = _settings()
+    if (llm or settings.llm_backend) == "openai" and settings.llm_missing:
+        raise _fail(settings.llm_missing)  # at once, not after minutes of retries
     _answer_or_fail(KnowledgeBot(settings).validate, text)  # bad input fails before any loading
     bot = _answer_or_fail(_load_bot, settings, quiet=as_json)
     result = _answer_or_fail(getattr(bot, method), text, llm=llm)

@@ -45,4 +45,7 @@ class Answer(BaseModel):
     abstained: bool = False
     backend: Literal["local", "openai"] = "local"
     degraded: bool = False
+    degraded_reason: str | None = Field(
+        None, description="Why the answer is degraded (LLM failed, deadline ran out…)."
+    )
     latency_ms: float = 0.0

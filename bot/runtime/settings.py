@@ -80,8 +80,26 @@ class Settings(BaseSettings):
         description="Any OpenAI-compatible server (llama.cpp, vLLM, Ollama…); selects OpenAI.",
     )
     openai_model: str = Field("gpt-4o-mini", description="Chat model for the OpenAI backend.")
-    llm_timeout: float = Field(20.0, gt=0, description="Seconds before an LLM call times out.")
-    llm_max_retries: int = Field(2, ge=0, description="Retries on 429/5xx before falling back.")
+    llm_timeout: float = Field(
+        20.0, gt=0, description="Seconds one LLM call may take (never beyond the deadline)."
+    )
+    llm_max_retries: int = Field(
+        2,
+        ge=0,
+        description="Retries on 429/5xx/connection errors, honouring `Retry-After`, only while "
+        "the request's deadline allows.",
+    )
+    deadline_llm: float = Field(
+        15.0,
+        gt=0,
+        description="Seconds a request answered by the LLM may take in all (Chroma, LLM calls, "
+        "retries); when it runs out the local answer is returned, marked degraded.",
+    )
+    deadline_local: float = Field(
+        5.0,
+        gt=0,
+        description="Seconds a request answered locally may take (Chroma calls included).",
+    )
     llm_max_tokens: int = Field(512, ge=16, description="Maximum tokens in an LLM answer.")
     context_tokens: int = Field(
         2500, ge=200, description="Token budget for retrieved context sent to the LLM."
@@ -201,6 +219,13 @@ class Settings(BaseSettings):
     def feedback_path(self) -> Path:
         """The feedback SQLite file."""
         return self.feedback_db or self.data_dir / "feedback.sqlite3"
+
+    @property
+    def llm_missing(self) -> str | None:
+        """Why the OpenAI backend cannot be used (None when a key or base URL is set)."""
+        if self.openai_api_key or self.openai_base_url:
+            return None
+        return "no LLM is configured: set OPENAI_API_KEY or OPENAI_BASE_URL"
 
     @property
     def llm_backend(self) -> Literal["local", "openai"]:

@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 __all__ = [
     "Behaviour",
+    "Drop",
     "Error",
     "FakeOpenAI",
     "Hang",
@@ -45,12 +46,20 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Reply:
-    """Answer ``content`` after ``delay`` s; when streaming, ``chunk_delay`` s between chunks."""
+    """Answer ``content`` after ``delay`` s; when streaming, ``chunk_delay`` s between chunks.
+
+    ``finish_reason=None`` ends a stream after the content with neither a finish reason nor
+    ``[DONE]`` (the connection just closes, as when a server dies mid-answer)."""
 
     content: str
     delay: float = 0.0
     chunk_delay: float = 0.0
-    finish_reason: str = "stop"
+    finish_reason: str | None = "stop"
+
+
+@dataclass(frozen=True)
+class Drop:
+    """Close the connection without answering (a server that dies before the first token)."""
 
 
 @dataclass(frozen=True)
@@ -90,9 +99,9 @@ class ToolCall:
     call_id: str | None = None
 
 
-ReplyFn = Callable[[dict[str, Any]], str | Reply | Error | Hang | Malformed | ToolCall]
-Behaviour = Reply | Error | Hang | Malformed | ToolCall | ReplyFn
-_CONCRETE = (Reply, Error, Hang, Malformed, ToolCall)
+ReplyFn = Callable[[dict[str, Any]], str | Reply | Error | Hang | Malformed | ToolCall | Drop]
+Behaviour = Reply | Error | Hang | Malformed | ToolCall | Drop | ReplyFn
+_CONCRETE = (Reply, Error, Hang, Malformed, ToolCall, Drop)
 
 
 @dataclass(frozen=True)
@@ -235,7 +244,7 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self._send_json(404, error_body(404, f"Invalid URL ({method} {path})"))
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
-            pass  # the client gave up (e.g. timeout); nothing to do
+            owner._disconnected()  # the client gave up (timeout, cancellation)
 
     def do_GET(self) -> None:
         """Handle GET requests."""
@@ -273,6 +282,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _chat(self, body: dict[str, Any]) -> None:
         owner = self.server.owner
+        response_format = body.get("response_format") or {}
+        if owner.reject_json_schema and response_format.get("type") == "json_schema":
+            # What llama.cpp's server does with a JSON-schema response format.
+            self._send_json(500, error_body(500, "json_schema is not supported"))
+            return
         behaviour = owner._next_behaviour()
         if callable(behaviour) and not isinstance(behaviour, _CONCRETE):
             try:
@@ -282,6 +296,10 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             behaviour = Reply(result) if isinstance(result, str) else result
         stream = bool(body.get("stream"))
+        if isinstance(behaviour, Drop):
+            self.close_connection = True
+            self.connection.shutdown(2)  # socket.SHUT_RDWR: no status line, no body
+            return
         if isinstance(behaviour, Error):
             headers = behaviour.headers
             if headers is None and _is_retryable(behaviour.status):
@@ -324,6 +342,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self.wfile.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
             self.wfile.flush()
+        if isinstance(behaviour, Reply) and behaviour.finish_reason is None:
+            return  # cut off: no finish reason, no [DONE]
         self.wfile.write(b"data: [DONE]\n\n")
         self.wfile.flush()
 
@@ -349,6 +369,8 @@ class FakeOpenAI:
         self.embedding_dim = embedding_dim
         self.default_reply = default_reply
         self.api_key = api_key  # when set, other bearer tokens get 401
+        self.reject_json_schema = False  # when True, json_schema response formats get 500
+        self.disconnects = 0  # responses the client walked away from
         self._lock = threading.Lock()
         self._queue: collections.deque[Behaviour] = collections.deque()
         self._requests: list[RecordedRequest] = []
@@ -427,6 +449,8 @@ class FakeOpenAI:
         with self._lock:
             self._queue.clear()
             self._requests.clear()
+            self.reject_json_schema = False
+            self.disconnects = 0
 
     # -- recording
     @property
@@ -456,6 +480,10 @@ class FakeOpenAI:
     def _record(self, req: RecordedRequest) -> None:
         with self._lock:
             self._requests.append(req)
+
+    def _disconnected(self) -> None:
+        with self._lock:
+            self.disconnects += 1
 
     def _next_behaviour(self) -> Behaviour:
         with self._lock:
@@ -552,6 +580,8 @@ class FakeOpenAI:
             for piece in _split_chunks(text):
                 yield chunk({"content": piece})
             finish = behaviour.finish_reason
+            if finish is None:
+                return  # a stream cut off before its finish reason
         yield chunk({}, finish)
         if include_usage:
             yield {**base, "choices": [], "usage": self._usage(body, text)}
