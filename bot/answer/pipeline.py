@@ -23,9 +23,15 @@ from bot.answer.compose import abstain, answer_locally
 from bot.answer.evidence import Evidence, weigh_readings
 from bot.answer.generate import LlmBackend
 from bot.answer.retrieve import Hit, HybridRetriever, IndexCache, KnowledgeIndex, Weights
-from bot.answer.route import Route, route
+from bot.answer.route import (
+    Route,
+    asks_for_decision,
+    extract_initiative,
+    looks_like_initiative,
+    route,
+)
 from bot.answer.understand import standalone_readings, validate_question
-from bot.answer.verdict import classification_answer, local_verdict_answer
+from bot.answer.verdict import classification_answer, local_verdict_answer, not_an_initiative
 from bot.runtime.embeddings import embed_array, make_embeddings
 from bot.runtime.schema import Answer, Turn
 from bot.runtime.settings import Settings
@@ -190,7 +196,10 @@ class KnowledgeBot:
     def classify(self, initiative: str, *, llm: str | None = None) -> Answer:
         """Classify an initiative as IT, digital or both."""
         started = time.perf_counter()
-        result = self._classify(self.validate(initiative), self.llm_backend(llm))
+        text = self.validate(initiative)
+        if asks_for_decision(text):  # "Is X an IT or a digital initiative?" sent as the initiative
+            text = extract_initiative(text)
+        result = self._classify(text, self.llm_backend(llm))
         result.latency_ms = _elapsed_ms(started)
         return result
 
@@ -294,6 +303,8 @@ class KnowledgeBot:
 
     # ------------------------------------------------------------------ classification
     def _classify(self, initiative: str, backend: str) -> Answer:
+        if not self._is_initiative(initiative):
+            return not_an_initiative(initiative)
         if backend == "openai":
             try:
                 return self._classify_llm(initiative)
@@ -303,6 +314,13 @@ class KnowledgeBot:
                 result.degraded = True
                 return result
         return self._classify_local(initiative)
+
+    def _is_initiative(self, text: str) -> bool:
+        """Whether text reads as an initiative and lies anywhere near IT or digital work."""
+        if not looks_like_initiative(text):
+            return False
+        vector = self.embed([text])[0]
+        return self.classifier().nearness(vector) >= self.calibration.initiative_floor
 
     def _classify_local(self, initiative: str) -> Answer:
         classifier = self.classifier()

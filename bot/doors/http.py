@@ -28,6 +28,7 @@ from bot.doors import openai_compat
 from bot.doors.http_middleware import KbMiddleware
 from bot.doors.http_support import (
     SSE_HEADERS,
+    ApiError,
     CleanText,
     get_bot,
     install_error_handlers,
@@ -123,7 +124,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         400: "Invalid JSON",
         401: "Missing or wrong API key",
         413: "Body or question too long",
-        422: "Empty question or invalid request",
+        422: "Empty question, invalid request, or text that is not an initiative",
         503: "Knowledge base unavailable",
     }.items()
 }
@@ -218,8 +219,8 @@ async def classify(body: ClassifyRequest, request: Request) -> ClassifyResponse:
     """Classify an initiative against how the knowledge base describes IT and digital work."""
     bot = await ready_bot(request)
     result = await run_blocking(request, bot.classify, body.initiative)
-    if result.classification is None:
-        raise RuntimeError("KnowledgeBot.classify returned no classification")
+    if result.classification is None:  # not an initiative: refused, with the reason
+        raise ApiError(422, "not_an_initiative", result.answer)
     verdict = result.classification
     return ClassifyResponse(
         label=verdict.label,
