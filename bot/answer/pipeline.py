@@ -19,17 +19,11 @@ import numpy as np
 from bot.answer.calibration import Calibration
 from bot.answer.check import checked_llm_answer, cite_passages
 from bot.answer.classify import InitiativeClassifier, build_prototypes
-from bot.answer.compose import abstain, answer_locally
+from bot.answer.compose import abstain
 from bot.answer.evidence import Evidence, weigh_readings
 from bot.answer.generate import LlmBackend
-from bot.answer.retrieve import (
-    ChunkRecord,
-    Hit,
-    HybridRetriever,
-    IndexCache,
-    KnowledgeIndex,
-    Weights,
-)
+from bot.answer.local import answer_locally
+from bot.answer.retrieve import Hit, HybridRetriever, IndexCache, KnowledgeIndex, Weights
 from bot.answer.route import (
     Route,
     asks_for_decision,
@@ -37,6 +31,7 @@ from bot.answer.route import (
     looks_like_initiative,
     route,
 )
+from bot.answer.structure import next_chunks
 from bot.answer.understand import standalone_readings, validate_question
 from bot.answer.verdict import classification_answer, local_verdict_answer, not_an_initiative
 from bot.runtime.embeddings import embed_array, make_embeddings
@@ -243,43 +238,6 @@ class KnowledgeBot:
     def _abstain(self, hits: list[Hit], backend: str) -> Answer:
         return abstain(hits, backend, self.index(), self._titles())
 
-    def _next_chunks(self, hits: list[Hit]) -> list[Hit]:
-        """The chunk after each of the two best hits: a list or a short section that the
-        best chunk opens often continues there."""
-        coll = self.store.collection()
-        have = {(h.chunk.source, h.chunk.index) for h in hits}
-        out: list[Hit] = []
-        for hit in hits[:2]:
-            source, index = hit.chunk.source, hit.chunk.index + 1
-            if coll is None or (source, index) in have:
-                continue
-            got = coll.get(
-                where={"$and": [{"source": source}, {"chunk_index": index}]},
-                include=["documents", "metadatas"],
-            )
-            for cid, doc, meta in zip(
-                got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
-            ):
-                chunk = ChunkRecord(
-                    cid,
-                    doc or "",
-                    source,
-                    str(meta.get("title", "")),
-                    str(meta.get("section", "")),
-                    index,
-                )
-                out.append(
-                    Hit(
-                        chunk,
-                        fused=hit.fused * 0.9,
-                        dense=0.0,
-                        lexical=0.0,
-                        rank=len(hits) + len(out),
-                    )
-                )
-                have.add((source, index))
-        return out
-
     def _answer_local(self, evidence: Evidence, hits: list[Hit], decision: Route) -> Answer:
         return answer_locally(
             evidence.question,
@@ -292,7 +250,7 @@ class KnowledgeBot:
             top_k=self.settings.top_k,
             floor=self.calibration.unit_floor,
             fallback_titles=self._titles(),
-            next_chunks=self._next_chunks(hits),
+            next_chunks=next_chunks(self.store.collection(), hits),
         )
 
     def _answer(

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
-from bot.answer.retrieve import Hit
+from bot.answer.retrieve import ChunkRecord, Hit
 from bot.runtime.text import is_heading, is_table_row, sentences
 
 _BULLET = re.compile(r"^\s*(?:[•●▪◦‣∙·*+–-]|\(?\d{1,2}[.)]|\(?[a-z][.)])\s+(?=\S)")
@@ -191,4 +192,27 @@ def outline(text: str) -> Outline:
             section.append(sentence)
             out.heading_of[sentence] = heading
             out.section_of[sentence] = section
+    return out
+
+
+def next_chunks(collection: Any, hits: list[Hit]) -> list[Hit]:
+    """The chunk after each of the two best hits, read from the Chroma collection: a list or
+    a short section that the best chunk opens often continues there."""
+    have = {(h.chunk.source, h.chunk.index) for h in hits}
+    out: list[Hit] = []
+    for hit in hits[:2]:
+        source, index = hit.chunk.source, hit.chunk.index + 1
+        if collection is None or (source, index) in have:
+            continue
+        got = collection.get(
+            where={"$and": [{"source": source}, {"chunk_index": index}]},
+            include=["documents", "metadatas"],
+        )
+        for cid, doc, meta in zip(
+            got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
+        ):
+            title, section = str(meta.get("title", "")), str(meta.get("section", ""))
+            chunk = ChunkRecord(cid, doc or "", source, title, section, index)
+            out.append(Hit(chunk, hit.fused * 0.9, 0.0, 0.0, len(hits) + len(out)))
+            have.add((source, index))
     return out

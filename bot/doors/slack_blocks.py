@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from bot.runtime.render import as_mrkdwn
 from bot.runtime.schema import Answer, Citation
 
 SECTION_LIMIT = 3000
@@ -41,7 +42,7 @@ def escape(text: str) -> str:
 
 def to_mrkdwn(text: str) -> str:
     """Markdown-ish answer text as Slack mrkdwn: escaped, **bold** → *bold*, # headings bold."""
-    text = escape(text)
+    text = as_mrkdwn(escape(text))  # the shared render step: line labels bold
     text = re.sub(r"\*\*(.+?)\*\*", r"*\1*", text)
     return re.sub(r"(?m)^#{1,6}\s+(.+)$", r"*\1*", text)
 
