@@ -142,7 +142,7 @@ def sentence_for(scored: Scored, index: KnowledgeIndex) -> str:
             (u.text for u in index.units_of(scored.unit.chunk_id) if u.kind == "row"), None
         )
         return row_as_sentence(scored.unit.text, header)
-    text = scored.unit.text.strip()
+    text = re.sub(r"^(?:[•●▪◦‣∙·*+–-]|\d{1,2}[.)])\s+", "", scored.unit.text.strip())  # list marker
     return text if re.search(r"[.!?\"”)]$", text) else text + "."
 
 

@@ -122,7 +122,9 @@ def answer_locally(
             pvec = pvec + 0.5 * qvec
             pvec = pvec / (np.linalg.norm(pvec) or 1.0)
         k = MAX_UNITS if len(parts) == 1 else 2
-        text = _answer_ask(part, pvec, hits, index, book, blocks, block_vectors, k, floor, used)
+        text = _answer_ask(
+            part, pvec, hits, index, book, blocks, block_vectors, k, floor, used, question
+        )
         if text:
             texts.append(text)
     if not texts:
@@ -179,24 +181,31 @@ def _block_scores(
     blocks: list[Block],
     vectors: np.ndarray | None,
     index: KnowledgeIndex,
+    whole: str,
 ) -> list[tuple[float, Block]]:
-    """Blocks scored like sentences (semantic + lexical + chunk prior), best first."""
+    """Blocks scored like sentences (semantic + lexical + chunk prior), best first; `whole`
+    is the whole question (a field must share a term with it)."""
     if not blocks or vectors is None:
         return []
     qterms = set(terms(question))
+    whole_terms = set(terms(whole))
     top_fused = hits[0].fused or 1.0
     out = []
     for block, vector in zip(blocks, vectors, strict=True):
-        bag = frozenset(terms(f"{block.hit.chunk.section} {block.embed_text()}"))
+        chunk = block.hit.chunk
+        bag = frozenset(terms(f"{chunk.title} {chunk.section} {block.embed_text()}"))
+        lexical = weighted_overlap(qterms, bag, index.idf)
         score = (
             float(vector @ qvec)
-            + LEXICAL_WEIGHT * weighted_overlap(qterms, bag, index.idf)
+            + LEXICAL_WEIGHT * lexical
             + CHUNK_PRIOR * block.hit.fused / top_fused
         )
         if block.kind == "field":
-            if not typed_answer(question, block.items[0]):
-                continue  # a short "Label: value" line answers only a how-long/how-many ask
-            score += 1.0  # "Duration: 3 weeks" for "how long…?": the field is the answer
+            # A short "Label: value" line answers only a how-long/how-many ask about its own
+            # document; then it is the answer ("Duration: 3 weeks").
+            if not typed_answer(question, block.items[0]) or not whole_terms & bag:
+                continue
+            score += 1.0
         out.append((score, block))
     out.sort(key=lambda sb: sb[0], reverse=True)
     return out
@@ -213,8 +222,10 @@ def _answer_ask(
     k: int,
     floor: float,
     used: set[str],
+    whole: str,
 ) -> str:
-    """One ask answered: a matching list or field line whole, with the best sentences."""
+    """One ask of the `whole` question answered: a matching list or field line whole, with
+    the best sentences."""
     outlines = {h.chunk.id: outline(h.chunk.text) for h in hits}
     candidates = [
         c
@@ -222,7 +233,7 @@ def _answer_ask(
         if c.unit.text not in used
     ]
     best_sentence = candidates[0].score if candidates else 0.0
-    scored_blocks = _block_scores(question, qvec, hits, blocks, block_vectors, index)
+    scored_blocks = _block_scores(question, qvec, hits, blocks, block_vectors, index, whole)
     block = None
     if scored_blocks:
         score, top = scored_blocks[0]

@@ -20,7 +20,12 @@ from bot.answer.calibration import Calibration
 from bot.answer.check import checked_llm_answer, cite_passages
 from bot.answer.classify import InitiativeClassifier, build_prototypes
 from bot.answer.compose import abstain
-from bot.answer.evidence import Evidence, weigh_readings
+from bot.answer.evidence import (
+    Evidence,
+    asks_for_particular,
+    states_particular,
+    weigh_readings,
+)
 from bot.answer.generate import LlmBackend
 from bot.answer.local import answer_locally
 from bot.answer.retrieve import Hit, HybridRetriever, IndexCache, KnowledgeIndex, Weights
@@ -233,7 +238,11 @@ class KnowledgeBot:
         return evidence, hits
 
     def _weak(self, evidence: Evidence, hits: list[Hit]) -> bool:
-        return not hits or evidence.score < self.calibration.abstain_below
+        if not hits or evidence.score < self.calibration.abstain_below:
+            return True
+        # "Who is our CIO?": only a passage stating such a particular answers it.
+        question = evidence.question
+        return asks_for_particular(question) and not states_particular(question, hits)
 
     def _abstain(self, hits: list[Hit], backend: str) -> Answer:
         return abstain(hits, backend, self.index(), self._titles())

@@ -42,7 +42,8 @@ _NUMBER = (
 )
 _DURATION = re.compile(
     rf"\b{_NUMBER}[\s-]+(?:days?|weeks?|months?|years?|quarters?|hours?|minutes?)\b|\b(?:19|20)\d\d\b|"
-    r"\b(?:daily|weekly|monthly|quarterly|yearly|annually)\b",
+    r"\b(?:daily|weekly|monthly|quarterly|yearly|annually|January|February|March|April|May|June|"
+    r"July|August|September|October|November|December)\b",
     re.IGNORECASE,
 )
 _NUMBERS = re.compile(rf"\b{_NUMBER}\b|\d", re.IGNORECASE)
