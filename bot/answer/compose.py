@@ -20,7 +20,7 @@ from bot.runtime.lexical import terms
 from bot.runtime.schema import Answer, Citation
 from bot.runtime.text import row_as_sentence
 
-MAX_UNITS = 4
+MAX_UNITS = 5
 MMR_LAMBDA = 0.75
 LEXICAL_WEIGHT = 0.2
 CHUNK_PRIOR = 0.2

@@ -280,8 +280,10 @@ def route(question: str) -> Route:
         )
         if not generic:  # an empty or non-initiative text is refused by the pipeline
             return Route("classify", initiative=initiative)
+    # A follow-up's added context "(the earlier subject)" is not a comparison of its own.
+    asked = re.sub(r"\s*\([^()]*\)\s*[?.!]*\s*$", "", question)
     for pattern in _COMPARE:
-        match = pattern.search(question)
+        match = pattern.search(asked)
         if match:
             a, b = _side(match.group("a")), _side(match.group("b"))
             # "IT transformation vs digital" means "digital transformation".
