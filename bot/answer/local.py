@@ -116,7 +116,7 @@ def answer_locally(
     texts: list[str] = []
     used: set[str] = set()
     blocks = find_blocks(hits + (next_chunks or []))
-    block_vectors = embed([b.embed_text() for b in blocks]) if blocks else None
+    block_vectors = _embed_cached([b.embed_text() for b in blocks], embed) if blocks else None
     for part, pvec in zip(parts, vectors, strict=True):
         if len(parts) > 1:  # each ask keeps the whole question's subject in view
             pvec = pvec + 0.5 * qvec
@@ -132,6 +132,21 @@ def answer_locally(
     return Answer(answer="\n".join(texts), citations=book.citations, backend="local")
 
 
+_BLOCK_VECTORS: dict[str, np.ndarray] = {}
+_BLOCK_CACHE_SIZE = 4096
+SHAPE_TOP = 60  # only the best candidates can be lifted into the answer: adjust those
+
+
+def _embed_cached(texts: list[str], embed: Embed) -> np.ndarray:
+    """Vectors of block texts, remembered: the same lists come back question after question."""
+    missing = list(dict.fromkeys(t for t in texts if t not in _BLOCK_VECTORS))
+    if missing:
+        if len(_BLOCK_VECTORS) > _BLOCK_CACHE_SIZE:
+            _BLOCK_VECTORS.clear()
+        _BLOCK_VECTORS.update(zip(missing, embed(missing), strict=True))
+    return np.stack([_BLOCK_VECTORS[t] for t in texts])
+
+
 def _shape_adjusted(
     question: str, candidates: list[Scored], outlines: dict[str, Outline]
 ) -> list[Scored]:
@@ -139,6 +154,7 @@ def _shape_adjusted(
     qterms = set(terms(question))
     definition = _DEFINITION_ASK.match(question)
     subject = set(terms(definition.group("subject"))) if definition else set()
+    candidates = candidates[:SHAPE_TOP]  # score_units returns them best first
     for c in candidates:
         text = c.unit.text
         if subject and _DEFINES.match(text) and subject <= set(terms(" ".join(text.split()[:8]))):
