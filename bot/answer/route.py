@@ -25,19 +25,19 @@ _F = re.IGNORECASE | re.DOTALL
 _IT = r"(?:IT|I\.T\.|it|It)"
 # One noun may qualify either side of the alternative ("an IT project or a digital one").
 _NOUN = (
-    r"(?:\s+(?:initiatives?|projects?|things?|work|items?|efforts?|investments?|roadmaps?|"
+    r"(?:\s+(?i:initiatives?|projects?|things?|work|items?|efforts?|investments?|roadmaps?|"
     r"budgets?|buckets?|portfolios?|categor(?:y|ies)|side|teams?|spend|programm?es?|changes?|"
     r"transformations?|strateg(?:y|ies)|ones?|matters?|topics?|issues?|jobs?|tasks?|"
     r"departments?|domains?|areas?))?"
 )
-_ART = r"(?:(?:an?|the|our)\s+)?"
+_ART = r"(?:(?i:an?|the|our)\s+)?"
 _OR = r"(?:\s*,\s*(?:or\s+)?|\s+or\s+|\s*/\s*)"
-_BOTH = rf"(?:{_OR}{_ART}(?:both|neither|something else|either)\b)?"
+_BOTH = rf"(?:{_OR}{_ART}(?i:both|neither|something else|either)\b)?"
 # What may follow the alternative: the end of a clause, not a noun it modifies ("digital
 # marketing" is a discipline, not the IT-or-digital choice).
 _END = r"(?=\s*(?:$|[?.!,:;)\]]|[—–-]\s|(?:or|and|for|in|to|on|here|then|initiative|project)\b))"
 _ALTERNATIVE = re.compile(
-    rf"(?:\b(?:is\s+(?:it|that|this)\s+)?{_ART}(?:{_IT}{_NOUN}{_OR}{_ART}digital|digital{_NOUN}{_OR}{_ART}{_IT})"
+    rf"(?:\b(?:is\s+(?:it|that|this)\s+)?{_ART}(?:{_IT}{_NOUN}{_OR}{_ART}(?i:digital)|(?i:digital){_NOUN}{_OR}{_ART}{_IT})"
     rf"{_NOUN}{_BOTH}{_END})",
     re.DOTALL,
 )
@@ -58,7 +58,7 @@ _VERB_LEAD = re.compile(
     r"|^how\s+(?:would|should|do|could)\s+(?:you|we|i)\s+(?:classify|categori[sz]e|label|tag|bucket)\b",
     _F,
 )
-_MENTIONS_IT_OR_DIGITAL = re.compile(r"\b(?:IT|I\.T\.|digital)\b")
+_MENTIONS_IT_OR_DIGITAL = re.compile(r"\b(?:IT|I\.T\.|(?i:digital))\b")
 _WH_LEAD = re.compile(
     r"^\s*(?:what|who|whom|whose|where|when|why|how)\b(?!\s+(?:would|should|do|could)\s+(?:you|we|i)\s+(?:classify|categori[sz]e|label|tag|bucket))",
     _F,
