@@ -80,6 +80,6 @@ def not_an_initiative(text: str) -> Answer:
             f"{subject} not name an initiative, so it gets no IT or digital label. "
             "Describe a project or change, for example “moving our file servers to the cloud”."
         ),
-        abstained=True,
+        abstained=False,  # a refusal of the input, not a gap in the knowledge base
         backend="local",
     )  # type: ignore[arg-type]
