@@ -115,7 +115,8 @@ def answer_locally(
     vectors = [qvec] if len(parts) == 1 else list(embed(parts))
     texts: list[str] = []
     used: set[str] = set()
-    blocks = find_blocks(hits + (next_chunks or []))
+    # Lists of the best chunks only: each new list costs an embedding on the request path.
+    blocks = find_blocks(hits[:BLOCK_HITS] + (next_chunks or []))[:MAX_BLOCKS]
     block_vectors = _embed_cached([b.embed_text() for b in blocks], embed) if blocks else None
     for part, pvec in zip(parts, vectors, strict=True):
         if len(parts) > 1:  # each ask keeps the whole question's subject in view
@@ -134,7 +135,9 @@ def answer_locally(
 
 _BLOCK_VECTORS: dict[str, np.ndarray] = {}
 _BLOCK_CACHE_SIZE = 4096
-SHAPE_TOP = 60  # only the best candidates can be lifted into the answer: adjust those
+SHAPE_TOP = 60
+BLOCK_HITS = 3
+MAX_BLOCKS = 6  # only the best candidates can be lifted into the answer: adjust those
 
 
 def _embed_cached(texts: list[str], embed: Embed) -> np.ndarray:

@@ -259,7 +259,7 @@ class KnowledgeBot:
             top_k=self.settings.top_k,
             floor=self.calibration.unit_floor,
             fallback_titles=self._titles(),
-            next_chunks=next_chunks(self.store.collection(), hits),
+            next_chunks=next_chunks(self.store, hits),
         )
 
     def _answer(
@@ -332,11 +332,20 @@ class KnowledgeBot:
         if not looks_like_initiative(text):
             return False
         vector = self.embed([text])[0]
+        self._last_initiative = (text, vector)  # the classifier reuses it
         return self.classifier().nearness(vector) >= self.calibration.initiative_floor
 
     def _classify_local(self, initiative: str) -> Answer:
         classifier = self.classifier()
-        verdict = classifier.classify(initiative, self.embed)
+        known = getattr(self, "_last_initiative", ("", None))
+
+        def embed(texts: list[str]) -> np.ndarray:  # the initiative's vector is known already
+            if known[0] == texts[0] and known[1] is not None:
+                rest = self.embed(texts[1:]) if len(texts) > 1 else np.zeros((0, len(known[1])))
+                return np.vstack([known[1][None, :], rest])
+            return self.embed(texts)
+
+        verdict = classifier.classify(initiative, embed)
         return local_verdict_answer(initiative, verdict, classifier, self.index())
 
     def _classify_llm(self, initiative: str) -> Answer:

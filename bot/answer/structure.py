@@ -74,7 +74,7 @@ class Block:
 
     def embed_text(self) -> str:
         """What the block says, as one passage to compare with the question."""
-        return f"{self.lead} " + "; ".join(_item_text(i) for i in self.items)
+        return f"{self.lead} " + "; ".join(_item_text(i) for i in self.items[:5])
 
     def render(self, marker: str) -> str:
         """Neutral text: the lead with its citation marker, then one "• item" line per item."""
@@ -196,14 +196,28 @@ def outline(text: str) -> Outline:
     return out
 
 
-def next_chunks(collection: Any, hits: list[Hit]) -> list[Hit]:
-    """The chunk after each of the two best hits, read from the Chroma collection: a list or
-    a short section that the best chunk opens often continues there."""
+def _continues(text: str) -> bool:
+    """Whether a chunk ends inside a list, a lead line or labelled items (its structure may
+    go on in the next chunk)."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    last = lines[-1] if lines else ""
+    return bool(last) and (
+        last.endswith(":") or bool(_BULLET.match(last)) or bool(_LABELLED.match(last))
+    )
+
+
+def next_chunks(store: Any, hits: list[Hit]) -> list[Hit]:
+    """The chunk after each of the two best hits when that hit ends inside a list or a lead
+    line, read from the store's Chroma collection (the list usually continues there)."""
     have = {(h.chunk.source, h.chunk.index) for h in hits}
     out: list[Hit] = []
+    collection = None
     for hit in hits[:2]:
         source, index = hit.chunk.source, hit.chunk.index + 1
-        if collection is None or (source, index) in have:
+        if (source, index) in have or not _continues(hit.chunk.text):
+            continue
+        collection = collection or store.collection()
+        if collection is None:
             continue
         got = collection.get(
             where={"$and": [{"source": source}, {"chunk_index": index}]},
