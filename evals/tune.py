@@ -1,6 +1,7 @@
 """Calibrate kb's thresholds and weights on the DEV split only (run by hand).
 
-    python -m evals.tune
+    python -m evals.tune            # dev: suggestions, routing accuracy, company abstention
+    python -m evals.tune --test     # report routing and company abstention on test (no tuning)
 
 Prints, for the current index: the abstention threshold that best separates answerable from
 off-topic dev questions, the classifier's `both` gap and IT margin that maximise dev accuracy,
@@ -34,9 +35,9 @@ def dev_cases(kind: str) -> list[dict]:
 
 def evidence(bot: KnowledgeBot, case: dict) -> float:
     """The abstention evidence score kb computes for a case."""
-    history = [Turn(**t) for t in case.get("history", [])]
-    readings = bot._standalone(bot.validate(case["question"]), history, "local")
-    return bot._retrieve(readings)[3]
+    history = [Turn(**t) for t in case.get("history", [])] or None
+    readings = bot._readings(bot.validate(case["question"]), history, "local")
+    return bot._evidence(readings)[0].score
 
 
 def tune_abstention(bot: KnowledgeBot) -> float:
@@ -102,14 +103,92 @@ def tune_fusion(bot: KnowledgeBot) -> None:
     print(f"  suggested Weights.lexical = {max(scores)[1]}")
 
 
+def routing_cases(split: str) -> list[dict]:
+    """Classification phrasings (IT / digital / both / none) of one split."""
+    lines = (DATASETS / "routing" / "initiatives.jsonl").read_text(encoding="utf-8").splitlines()
+    return [c for c in map(json.loads, lines) if c["split"] == split]
+
+
+def routing_accuracy(bot: KnowledgeBot, split: str) -> None:
+    """Label accuracy through /ask (bot.answer) and /classify (bot.classify) alike; "none"
+    means no label (not an initiative). Also prints the non-initiative floor's margins."""
+    cases = routing_cases(split) + [
+        {**c, "door": "ask"} for c in dev_or_test("classify", split) if c["split"] == split
+    ]
+    for door in ("ask", "classify"):
+        subset = [c for c in cases if door == "classify" or c["door"] == "ask"]
+        fn = bot.answer if door == "ask" else bot.classify
+        correct = 0
+        for case in subset:
+            got = fn(case["question"]).classification
+            correct += (got.label if got else "none") == case["label"]
+        print(f"routing ({split}, /{door}): accuracy {correct / len(subset):.3f} of {len(subset)}")
+    classifier = bot.classifier()
+    near = {c["label"] == "none": [] for c in cases}
+    for case in cases:
+        vector = bot.embed([case["initiative"] or "-"])[0]
+        near.setdefault(case["label"] == "none", []).append(classifier.nearness(vector))
+    print(
+        f"  nearness: initiatives min {min(near.get(False, [0])):.3f}, "
+        f"non-initiatives max {max(near.get(True, [0])):.3f} "
+        f"(Calibration.initiative_floor = {bot.calibration.initiative_floor})"
+    )
+
+
+def dev_or_test(kind: str, split: str) -> list[dict]:
+    """Cases of one dataset file and split."""
+    lines = (DATASETS / f"{kind}.jsonl").read_text(encoding="utf-8").splitlines()
+    return [c for c in map(json.loads, lines) if c["split"] == split]
+
+
+COMPANY = PACKAGE_ROOT / "evals" / "corpora" / "company"
+
+
+def company_abstention(split: str, data_dir: Path) -> None:
+    """Abstention over the seed corpus alone and with the company documents added: cases
+    expected to abstain must abstain, the company documents' questions must be answered."""
+    from ingest.index import ingest
+
+    cases = [
+        c
+        for c in map(json.loads, (COMPANY / "cases.jsonl").read_text("utf-8").splitlines())
+        if c["split"] == split
+    ]
+    for corpus in ("seed", "company"):
+        settings = Settings(data_dir=data_dir / corpus, llm="local")
+        bot = KnowledgeBot(settings)
+        bot.ensure_index()
+        if corpus == "company":
+            ingest([COMPANY], settings, bot.store)
+            bot = KnowledgeBot(settings)
+        right, total = 0, 0
+        for case in (c for c in cases if c["corpus"] == corpus):
+            answer = bot.answer(case["question"])
+            ok = answer.abstained == (case["expect"] == "abstain")
+            text = " ".join(answer.answer.lower().split())
+            ok = ok and all(any(p.lower() in text for p in fact) for fact in case["key_facts"])
+            right, total = right + ok, total + 1
+            if not ok:
+                print(f"  ✗ [{corpus}] {case['question']} → {answer.answer[:100]!r}")
+        print(f"company abstention ({split}, {corpus} corpus): {right}/{total} as expected")
+
+
 def main() -> None:
     """Run every calibration on the dev split and print suggestions."""
+    import sys
+    import tempfile
+
+    split = "test" if "--test" in sys.argv else "dev"
     settings = Settings(data_dir=Path(".kb"), llm="local")
     bot = KnowledgeBot(settings)
     bot.ensure_index()
-    tune_abstention(bot)
-    tune_classifier(bot)
-    tune_fusion(bot)
+    if split == "dev":
+        tune_abstention(bot)
+        tune_classifier(bot)
+        tune_fusion(bot)
+    routing_accuracy(bot, split)
+    with tempfile.TemporaryDirectory() as tmp:
+        company_abstention(split, Path(tmp))
 
 
 if __name__ == "__main__":

@@ -14,3 +14,6 @@ class Calibration:
     unit_floor: float = 0.30  # weakest unit score we quote
     classify_margin: float = 0.0  # added to the IT side's score
     classify_both_gap: float = 0.04  # how much more IT-like the means must read than the purpose
+    initiative_floor: float = (
+        0.175  # nearness below which text is no IT/digital initiative (dev: 0.167 | 0.182)
+    )

@@ -173,6 +173,12 @@ class InitiativeClassifier:
         scores["it"] += self.margin
         return scores, best
 
+    def nearness(self, vector: np.ndarray) -> float:
+        """Mean similarity of the closest prototypes of either side: how near the text lies to
+        anything the corpus says about IT or digital work."""
+        scores, _ = self.side_scores(vector)
+        return max(scores["it"] - self.margin, scores["digital"])
+
     def _side(
         self, vector: np.ndarray
     ) -> tuple[str, float, dict[str, float], dict[str, list[int]]]:

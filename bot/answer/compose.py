@@ -16,12 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from bot.answer.retrieve import Hit, KnowledgeIndex, UnitRecord
-from bot.answer.route import Route
 from bot.runtime.lexical import terms
 from bot.runtime.schema import Answer, Citation
 from bot.runtime.text import row_as_sentence
 
-MAX_UNITS = 4
+MAX_UNITS = 5
 MMR_LAMBDA = 0.75
 LEXICAL_WEIGHT = 0.2
 CHUNK_PRIOR = 0.2
@@ -143,7 +142,7 @@ def sentence_for(scored: Scored, index: KnowledgeIndex) -> str:
             (u.text for u in index.units_of(scored.unit.chunk_id) if u.kind == "row"), None
         )
         return row_as_sentence(scored.unit.text, header)
-    text = scored.unit.text.strip()
+    text = re.sub(r"^(?:[•●▪◦‣∙·*+–-]|\d{1,2}[.)])\s+", "", scored.unit.text.strip())  # list marker
     return text if re.search(r"[.!?\"”)]$", text) else text + "."
 
 
@@ -191,76 +190,3 @@ def abstain(
     return Answer(
         answer=text, citations=citations, abstained=True, backend=backend, degraded=degraded
     )  # type: ignore[arg-type]
-
-
-def _compare(
-    question: str,
-    qvec: np.ndarray,
-    hits: list[Hit],
-    sides: list[str],
-    index: KnowledgeIndex,
-    search: Search,
-    embed: Embed,
-    top_k: int,
-    floor: float,
-) -> Answer | None:
-    """Both sides of a comparison, each from sentences about that side."""
-    book = CitationBook()
-    parts = []
-    used: set[str] = set()
-    # A comparison-table row that matches the question answers both sides at once
-    # ("Scope — IT Transformation: Internal systems…; Digital Transformation: …").
-    overall = score_units(question, qvec, hits, index)
-    row = next((s for s in overall[:3] if s.unit.kind == "row"), None)
-    if row is not None:
-        parts.append(compose([row], index, book))
-        used.add(row.unit.text)
-    side_vectors = embed([f"{side}: {question}" for side in sides])
-    for side, svec in zip(sides, side_vectors, strict=True):
-        side_hits = search(side, svec, top_k)
-        ranked = [
-            s
-            for s in score_units(side, svec, side_hits, index)
-            if s.unit.text not in used and s.unit.kind != "row"  # rows speak for both sides
-        ]
-        # Prefer sentences that have this side as their subject ("IT transformation is…").
-        side_terms = set(terms(side))
-        about_side = [
-            s
-            for s in ranked
-            if side_terms and side_terms <= set(terms(" ".join(s.unit.text.split()[:6])))
-        ]
-        chosen = pick(about_side or ranked, index, 2, floor)
-        used.update(s.unit.text for s in chosen)
-        if chosen:
-            parts.append(f"*{side[:1].upper()}{side[1:]}:* {compose(chosen, index, book)}")
-    if not parts:
-        return None
-    return Answer(answer="\n".join(parts), citations=book.citations, backend="local")
-
-
-def answer_locally(
-    question: str,
-    qvec: np.ndarray,
-    hits: list[Hit],
-    decision: Route,
-    index: KnowledgeIndex,
-    *,
-    search: Search,
-    embed: Embed,
-    top_k: int,
-    floor: float,
-    fallback_titles: list[str],
-) -> Answer:
-    """The extractive answer: quoted sentences (or both sides of a comparison), or abstain."""
-    if decision.kind == "compare" and decision.sides:
-        compared = _compare(
-            question, qvec, hits, decision.sides, index, search, embed, top_k, floor
-        )
-        if compared is not None:
-            return compared
-    book = CitationBook()
-    chosen = pick(score_units(question, qvec, hits, index), index, MAX_UNITS, floor)
-    if not chosen:
-        return abstain(hits, "local", index, fallback_titles)
-    return Answer(answer=compose(chosen, index, book), citations=book.citations, backend="local")

@@ -3,14 +3,17 @@ best, and how strongly (the score that decides whether to answer or abstain)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from bot.answer.calibration import Calibration
-from bot.answer.retrieve import KnowledgeIndex
-from bot.answer.route import asks_for_internal_fact
+from bot.answer.retrieve import Hit, KnowledgeIndex
 from bot.runtime.lexical import terms
+from bot.runtime.text import sentences
+
+SUPPORT_HITS = 3  # the passages whose words must carry the question's specific ask
 
 
 @dataclass
@@ -26,7 +29,7 @@ def weigh_readings(
     readings: list[str], vectors: np.ndarray, index: KnowledgeIndex, calibration: Calibration
 ) -> Evidence:
     """The reading with the strongest evidence: its best sentence match plus how many of its
-    terms the corpus knows at all; questions about company-internal facts score below the bar."""
+    terms the corpus knows at all."""
     best_unit = (
         (vectors @ index.unit_vectors.T).max(axis=1)
         if len(index.units)
@@ -38,6 +41,62 @@ def weigh_readings(
         coverage = len(qterms & index.bm25.vocabulary) / len(qterms) if qterms else 0.0
         scores.append(float(unit_score) + calibration.lexical_weight * (coverage - 1.0))
     best = int(np.argmax(scores))
-    if asks_for_internal_fact(readings[best]):
-        scores[best] = min(scores[best], calibration.abstain_below - 1.0)
     return Evidence(readings[best], vectors[best], scores[best])
+
+
+# A question about this organisation's own particulars: a fact ask ("who/which/when/how
+# much/what is…") scoped to us ("our", "my", "the company's", "did we"). Advice and yes/no
+# questions ("should our team…", "does our strategy need…") are not fact asks.
+_FACT_ASK = re.compile(
+    r"^\s*(?:who|whom|whose|which|when|where|how\s+(?:much|many|long|often)|"
+    r"what(?:'s|’s|\s+is|\s+are|\s+was|\s+were)(?!\s+(?:we|you|i)\b))\b",
+    re.IGNORECASE,
+)
+_SCOPED = re.compile(
+    r"\b(?:our|my|the\s+company['’]s|did\s+we|have\s+we|do\s+we\s+have|do\s+i\s+get)\b", re.I
+)
+_ADVICE = re.compile(r"\b(?:should|could|would|might|can|must|need)\b", re.IGNORECASE)
+_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zà-ÿ'’-]+(?:\s+[A-Z][a-zà-ÿ'’-]+)+")
+_NUMBER = re.compile(r"\d")
+_WHEN = re.compile(
+    r"\d|\b(?:January|February|March|April|May|June|July|August|September|October|November|"
+    r"December|Monday|Tuesday|Wednesday|Thursday|Friday|weekly|monthly|quarterly|yearly)\b"
+)
+PARTICULAR_SHARE = 0.5  # of the question's terms, in the sentence with the particular
+
+
+def asks_for_particular(question: str) -> bool:
+    """True for a question about this organisation's own particulars (a name, a number,
+    a date, a status): topical passages cannot answer it, only a passage that states one."""
+    return bool(
+        _FACT_ASK.match(question) and _SCOPED.search(question) and not _ADVICE.search(question)
+    )
+
+
+def _particular(question: str) -> re.Pattern[str]:
+    lowered = question.lower().lstrip()
+    if lowered.startswith(("who", "whom", "whose")):
+        return _NAME
+    if lowered.startswith(("how much", "how many")):
+        return _NUMBER
+    if lowered.startswith(("when", "how long", "how often")):
+        return _WHEN
+    return re.compile(f"{_NAME.pattern}|{_NUMBER.pattern}")
+
+
+def states_particular(question: str, hits: list[Hit]) -> bool:
+    """Whether a sentence of the best passages states the particular the question asks for
+    (a name for "who", a number for "how much", a date for "when") and is about the question:
+    with its title and section it holds at least half of the question's content terms."""
+    qterms = set(terms(question))
+    wanted = _particular(question)
+    for hit in hits[:SUPPORT_HITS]:
+        context = set(terms(f"{hit.chunk.title} {hit.chunk.section}"))
+        for line in hit.chunk.text.splitlines():
+            for sentence in sentences(line.strip()) if line.strip() else []:
+                if not wanted.search(sentence):
+                    continue
+                share = len(qterms & (context | set(terms(sentence)))) / max(len(qterms), 1)
+                if share >= PARTICULAR_SHARE:
+                    return True
+    return False

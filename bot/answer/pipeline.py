@@ -16,17 +16,19 @@ from typing import Any
 import numpy as np
 
 from bot.answer.calibration import Calibration
-from bot.answer.check import checked_rationale
+from bot.answer.classification import classify_initiative
 from bot.answer.classify import InitiativeClassifier, build_prototypes
-from bot.answer.compose import abstain, answer_locally
-from bot.answer.deadline import Deadline, DeadlineExceeded, bounded, direct
+from bot.answer.compose import abstain
+from bot.answer.deadline import Deadline, bounded, direct
+from bot.answer.evidence import asks_for_particular, states_particular
 from bot.answer.feedback_prior import FeedbackPrior
-from bot.answer.generate import LlmBackend, LlmError
+from bot.answer.generate import LlmBackend
+from bot.answer.local import answer_locally
 from bot.answer.respond import Gathered, degrade, gather, llm_answer, words
 from bot.answer.retrieve import Hit, HybridRetriever, IndexCache, KnowledgeIndex, Weights
-from bot.answer.route import Route, route
+from bot.answer.route import Route, asks_for_decision, extract_initiative, route
+from bot.answer.structure import next_chunks
 from bot.answer.understand import standalone_readings, validate_question
-from bot.answer.verdict import classification_answer, local_verdict_answer
 from bot.runtime.embeddings import embed_array, make_embeddings
 from bot.runtime.feedback_store import open_feedback_store
 from bot.runtime.schema import Answer, Turn
@@ -223,7 +225,10 @@ class KnowledgeBot:
         started = time.perf_counter()
         backend = self.llm_backend(llm)
         dl = self._deadline(backend, deadline, cancelled)
-        result = self._classify(self.validate(initiative), backend, dl)
+        text = self.validate(initiative)
+        if asks_for_decision(text):  # "Is X an IT or a digital initiative?" sent as the initiative
+            text = extract_initiative(text)
+        result = self._classify(text, backend, dl)
         result.latency_ms = _elapsed_ms(started)
         return result
 
@@ -259,7 +264,7 @@ class KnowledgeBot:
             result = self._classify(decision.initiative, backend, dl)
         else:
             gathered = self._gather(readings, dl)
-            if not gathered.hits or gathered.evidence.score < self.calibration.abstain_below:
+            if self._weak(gathered):
                 result = abstain(gathered.hits, "local", gathered.index, gathered.titles)
             elif backend == "openai" and gathered.stalled is None:
                 for item in llm_answer(
@@ -282,6 +287,13 @@ class KnowledgeBot:
         if streaming:
             yield from words(result.answer)
         yield result
+
+    def _weak(self, gathered: Gathered) -> bool:
+        if not gathered.hits or gathered.evidence.score < self.calibration.abstain_below:
+            return True
+        # "Who is our CIO?": only a passage stating such a particular answers it.
+        question = gathered.evidence.question
+        return asks_for_particular(question) and not states_particular(question, gathered.hits)
 
     def _readings(
         self, question: str, history: list[Turn] | None, backend: str, dl: Deadline
@@ -323,44 +335,9 @@ class KnowledgeBot:
             top_k=self.settings.top_k,
             floor=self.calibration.unit_floor,
             fallback_titles=gathered.titles,
+            next_chunks=next_chunks(self.store, gathered.hits),
         )
 
     # ------------------------------------------------------------------ classification
     def _classify(self, initiative: str, backend: str, dl: Deadline) -> Answer:
-        if backend == "openai":
-            try:
-                return self._classify_llm(initiative, dl)
-            except Exception as exc:
-                log.warning("LLM classification failed, falling back to local: %s", exc)
-                known = isinstance(exc, LlmError | DeadlineExceeded)
-                reason = (
-                    str(exc) if known else f"the LLM classification failed ({type(exc).__name__})"
-                )
-                return degrade(self._classify_local(initiative, dl), reason)
-        return self._classify_local(initiative, dl)
-
-    def _classify_local(self, initiative: str, dl: Deadline) -> Answer:
-        reason = None
-        try:
-            index = self._wait(self.index, dl, "the vector store")
-        except DeadlineExceeded as exc:
-            assert self._last_index is not None
-            index, reason = self._last_index, exc.reason  # classify from the index in memory
-        classifier = self.classifier(index)  # built once per index: CPU only, never cut short
-        verdict = classifier.classify(initiative, self.embed)
-        result = local_verdict_answer(initiative, verdict, classifier, index)
-        return degrade(result, reason) if reason else result
-
-    def _classify_llm(self, initiative: str, dl: Deadline) -> Answer:
-        qvec = self.embed([initiative])[0]
-        hits = self._wait(
-            lambda: self.retriever.search(initiative, qvec, self.settings.top_k),
-            dl,
-            "the vector store",
-        )
-        result, kept = self._llm_client().classify(initiative, hits, dl)
-        index = self._last_index or self.index()
-        rationale, citations = checked_rationale(result.rationale, kept, index, self.embed)
-        return classification_answer(
-            initiative, result.label, result.confidence, rationale, citations, "openai"
-        )
+        return classify_initiative(self, initiative, backend, dl)

@@ -1,8 +1,16 @@
 """Routing: is a question an initiative to classify ("IT or digital?"), a comparison, or a
 knowledge question? (Off-topic questions are found later, by the weakness of the evidence.)
 
-Hand-written patterns: the phrasings of the classification question are a small closed set
-of English frames, and a regex tells us exactly where the initiative text sits inside them.
+The "IT or digital?" decision is recognised by its structure, not by a list of phrasings: a
+question asks for it when it offers the alternative itself ("IT or digital", "the IT roadmap
+or the digital one", "IT, digital or both"), asks whether something counts as IT/digital
+work, asks which bucket/roadmap/budget something belongs to, or opens with a classifying
+verb. The initiative is what remains once the decision frame is taken out: the question is
+cut into pieces (sentences, "lead-in:" parts, dashes); pieces that only carry the frame are
+dropped; the scaffolding words at the edges of the rest (auxiliaries, "how would you
+classify", "this initiative", "belong to the", "count as") are trimmed. Regular expressions
+are used for that scaffolding only: it is a small, closed part of English grammar, whereas the
+initiative can be anything.
 """
 
 from __future__ import annotations
@@ -14,57 +22,131 @@ from typing import Literal
 Kind = Literal["classify", "compare", "knowledge"]
 
 _F = re.IGNORECASE | re.DOTALL
-_IT = r"(?:IT|I\.T\.|it)"
-# Phrases that ask for the IT-versus-digital decision, anywhere in a question.
-_CLASSIFY_SIGNALS = [
-    re.compile(
-        rf"\b{_IT}\s*(?:initiative|strategy|roadmap|project|thing)?\s*(?:,|or|/)\s*(?:a\s+|an\s+|the\s+)?digital\b(?!\s+marketing)",
-        _F,
-    ),
-    re.compile(
-        rf"\bdigital\s*(?:initiative|strategy|roadmap|project)?\s*(?:,|or|/)\s*(?:an\s+|the\s+)?{_IT}\b(?!\s+(?:is|was)\b)",
-        _F,
-    ),
-    re.compile(
-        r"\b(?:count|qualify|be considered|be classed)\s+as\s+(?:an?\s+)?(?:digital|IT)\s+(?:transformation|initiative|project)",
-        _F,
-    ),
-    re.compile(r"^\s*(?:please\s+)?(?:classify|categori[sz]e|label|tag)\b", _F),
-    re.compile(r"\bhow\s+would\s+you\s+(?:categori[sz]e|classify|label)\b", _F),
-    re.compile(r"\bwhich\s+bucket\b", _F),
-]
-# Frames with the initiative in a known place; first match wins.
-_FRAMES = [
-    re.compile(
-        rf"^(?:is|are|would|does|will)\s+(?P<x>.+?)\s+(?:be\s+)?(?:an?\s+)?{_IT}\s+(?:initiative\s*)?(?:or|,)\s+(?:an?\s+)?digital\b",
-        _F,
-    ),
-    re.compile(
-        r"^(?:is|are|would|does|will)\s+(?P<x>.+?)\s+(?:count|qualify|be considered|be classed)\s+as\b",
-        _F,
-    ),
-    re.compile(
-        rf"^(?:should|do|can|would)\s+we\s+(?:file|put|classify|treat|count|book)\s+(?P<x>.+?)\s+(?:under|as|in)\s+(?:the\s+)?{_IT}\b",
-        _F,
-    ),
-    re.compile(rf"^does\s+(?P<x>.+?)\s+belong\s+(?:to|in|under)\s+(?:the\s+)?{_IT}\b", _F),
-    re.compile(r"^how\s+would\s+you\s+(?:categori[sz]e|classify|label)\s+(?P<x>.+?)[?.!]*$", _F),
-    re.compile(rf"^{_IT}\s+or\s+digital\s*(?:\?|:|-|–|—)\s*(?P<x>.+)$", _F),
-    re.compile(r"^(?:please\s+)?(?:classify|categori[sz]e|label|tag)\b[^:]*:\s*(?P<x>.+)$", _F),
-    re.compile(
-        rf"^(?P<x>.+?)\s*(?:—|–|-|:|\.|,|\?)\s*(?:is\s+(?:it|that|this)\s+)?(?:an?\s+)?{_IT}\s*(?:initiative|strategy)?\s*(?:,|or)\s+(?:a\s+)?digital\b.*$",
-        _F,
-    ),
-]
-_LEADS = re.compile(
-    r"^(?:(?:quick one|q|question|hey|hi|ok|so|we(?:'re| are) planning this|for the [^:]+?(?:deck|review|report)[^:]*|"
-    r"i need to tag this (?:project|initiative))\s*[:,.?]|which bucket[^?]*\?)\s*",
+_IT = r"(?:IT|I\.T\.|it|It)"
+# One noun may qualify either side of the alternative ("an IT project or a digital one").
+_NOUN = (
+    r"(?:\s+(?i:initiatives?|projects?|things?|work|items?|efforts?|investments?|roadmaps?|"
+    r"budgets?|buckets?|portfolios?|categor(?:y|ies)|side|teams?|spend|programm?es?|changes?|"
+    r"transformations?|strateg(?:y|ies)|ones?|matters?|topics?|issues?|jobs?|tasks?|"
+    r"departments?|domains?|areas?))?"
+)
+_ART = r"(?:(?i:an?|the|our)\s+)?"
+_OR = r"(?:\s*,\s*(?:or\s+)?|\s+or\s+|\s*/\s*)"
+_BOTH = rf"(?:{_OR}{_ART}(?i:both|neither|something else|either)\b)?"
+# What may follow the alternative: the end of a clause, not a noun it modifies ("digital
+# marketing" is a discipline, not the IT-or-digital choice).
+_END = r"(?=\s*(?:$|[?.!,:;)\]]|[—–-]\s|(?:or|and|for|in|to|on|here|then|initiative|project)\b))"
+_ALTERNATIVE = re.compile(
+    rf"(?:\b(?:is\s+(?:it|that|this)\s+)?{_ART}(?:{_IT}{_NOUN}{_OR}{_ART}(?i:digital)|(?i:digital){_NOUN}{_OR}{_ART}{_IT})"
+    rf"{_NOUN}{_BOTH}{_END})",
+    re.DOTALL,
+)
+_COUNTS_AS = re.compile(
+    r"\b(?:count|counts|qualify|qualifies|be\s+(?:considered|classed|classified|treated|seen|booked|filed))"
+    r"\s+(?:as|under)\s+(?:an?\s+)?(?:IT|I\.T\.|digital)(?:\s+(?:transformation|initiative|project|work|change))?\b",
     _F,
 )
-_TRAILING = re.compile(
-    rf"(?:\.|\?|,)?\s*(?:is\s+(?:that|it|this)\s+)?(?:an?\s+)?{_IT}\s+(?:initiative|strategy)?,?\s*(?:or\s+)?(?:a\s+)?digital\b.*$",
+_WHICH = re.compile(
+    r"\bwhich\s+(?:roadmap|bucket|budget|category|portfolio|pile|column|side|team|label|box|camp|lane)s?\b"
+    r"(?:\s+(?:does|do|should|would|will|is|are|could|can|must)\b)?"
+    r"(?:\s+(?:you|we|i|they)\s+(?:put|file|place|see|book|assign|log|track)\b)?",
     _F,
 )
+_VERB_LEAD = re.compile(
+    r"^(?:(?:please|pls|can you|could you|would you|help me)\s+)?"
+    r"(?:classify|categori[sz]e|(?:label|tag|bucket|triage|sort)(?=\s*(?::|this|these|that|the following|for me)))\b"
+    r"|^how\s+(?:would|should|do|could)\s+(?:you|we|i)\s+(?:classify|categori[sz]e|label|tag|bucket)\b",
+    _F,
+)
+_MENTIONS_IT_OR_DIGITAL = re.compile(r"\b(?:IT|I\.T\.|(?i:digital))\b")
+_WH_LEAD = re.compile(
+    r"^\s*(?:what|who|whom|whose|where|when|why|how)\b(?!\s+(?:would|should|do|could)\s+(?:you|we|i)\s+(?:classify|categori[sz]e|label|tag|bucket))",
+    _F,
+)
+
+# Scaffolding at the edges of a piece once the decision frame is removed.
+_LEAD_SCAFFOLD = re.compile(
+    r"^(?:"
+    r"(?:quick|short|simple|small)\s+(?:one|question|q)|question|q|hey(?:\s+\w+)?|hi(?:\s+\w+)?|hello|ok(?:ay)?|so|well|"
+    r"please|pls|thanks|sorry|also|and|but|"
+    r"how\s+(?:would|should|do|could)\s+(?:you|we|i)\s+(?:classify|categori[sz]e|label|tag|bucket|see|treat|call)|"
+    r"(?:can|could|would|will)\s+you\s+(?:please\s+)?(?:classify|categori[sz]e|label|tag|bucket|say\s+(?:if|whether))|"
+    r"(?:classify|categori[sz]e)(?:\s+(?:for\s+me|please))?|"
+    r"(?:is|are|was|were|would|will|does|do|did|should|could|can|shall|might)"
+    r"(?:\s+(?:we|you|i|they))?(?:\s+(?:say|call|consider|treat|file|put|classify|categori[sz]e|label|tag|count|book|class|see|deem|log|track|place|list))?|"
+    r"(?:this|these|the\s+following|the\s+next)(?:\s+(?:initiative|project|item|one|idea|proposal|change|piece\s+of\s+work|work|plan)s?)?|"
+    r"(?:that|those|our|my)\s+(?:initiative|project|item|one|idea|proposal|change|piece\s+of\s+work|work|plan)s?|"
+    r"(?:this|that|it|here)\s+(?:is|one)|it'?s|here'?s|"
+    r"whether|if"
+    r")\b[\s,.:;!?—–-]*",
+    _F,
+)
+_TRAIL_WORDS = frozenset(
+    [
+        "be",
+        "is",
+        "are",
+        "was",
+        "it",
+        "this",
+        "that",
+        "count",
+        "counts",
+        "qualify",
+        "qualifies",
+        "sit",
+        "sits",
+        "go",
+        "goes",
+        "belong",
+        "belongs",
+        "fall",
+        "falls",
+        "land",
+        "lands",
+        "live",
+        "lives",
+        "fit",
+        "fits",
+        "filed",
+        "considered",
+        "classed",
+        "classified",
+        "treated",
+        "seen",
+        "booked",
+        "put",
+        "under",
+        "on",
+        "in",
+        "to",
+        "into",
+        "as",
+        "onto",
+        "for",
+        "with",
+        "more",
+        "of",
+        "rather",
+        "really",
+        "like",
+        "an",
+        "a",
+        "the",
+        "our",
+        "initiative",
+        "project",
+        "thing",
+        "work",
+        "come",
+        "comes",
+        "out",
+        "from",
+        "within",
+    ]
+)
+
+
 _COMPARE = [
     re.compile(
         r"\bhow\s+(?:does|do|is|are)\s+(?:the\s+)?(?P<aspect>[\w -]{2,30}?)\s+(?:differ|different)\s+(?:between|for)\s+(?:an?\s+|the\s+)?(?P<a>.+?)\s+(?:and|&|vs\.?|versus)\s+(?:an?\s+|the\s+)?(?P<b>[^?.!]+)",
@@ -103,6 +185,82 @@ def _tidy(text: str) -> str:
     return text
 
 
+def asks_for_decision(question: str) -> bool:
+    """True when a question asks whether something is an IT or a digital initiative."""
+    text = _tidy(question)
+    if _ALTERNATIVE.search(text) or _COUNTS_AS.search(text) or _VERB_LEAD.match(text):
+        return not _WH_LEAD.match(text) or bool(_VERB_LEAD.match(text))
+    return bool(_WHICH.search(text) and _MENTIONS_IT_OR_DIGITAL.search(text))
+
+
+def _pieces(text: str) -> list[tuple[str, bool]]:
+    """(piece, is a lead-in) for the sentences and "lead-in:" parts of a question."""
+    out: list[tuple[str, bool]] = []
+    for sentence in re.split(r"(?<=[.?!])\s+(?=\S)|\n+|\s[—–]\s|\s-\s", text):
+        parts = re.split(r":\s+", sentence)
+        out.extend((part, i < len(parts) - 1) for i, part in enumerate(parts))
+    return [(p, lead) for p, lead in out if _tidy(p)]
+
+
+def _strip_frame(piece: str) -> tuple[str, bool]:
+    """The piece without the decision frame and its scaffolding, and whether it held a frame."""
+    framed = False
+    for pattern in (_ALTERNATIVE, _COUNTS_AS, _WHICH):
+        piece, n = pattern.subn(" ", piece)
+        framed = framed or n > 0
+    text = _tidy(piece)
+    if _VERB_LEAD.match(text):
+        framed = True
+    for _ in range(6):
+        stripped = _tidy(_LEAD_SCAFFOLD.sub("", text, count=1))
+        if stripped == text:
+            break
+        text = stripped
+    if framed:
+        words = text.split()
+        while words and words[-1].lower().strip(",.;:") in _TRAIL_WORDS:
+            words.pop()
+        text = _tidy(" ".join(words))
+    return text, framed
+
+
+def _content_words(text: str) -> int:
+    return sum(1 for w in re.findall(r"[\w'’/+-]+", text) if w.lower() not in _TRAIL_WORDS)
+
+
+def extract_initiative(question: str) -> str:
+    """The initiative named inside a classification question, without the question's frame
+    (the text itself, tidied, when it holds no frame; "" when only the frame is left)."""
+    pieces = [(*_strip_frame(piece), lead_in) for piece, lead_in in _pieces(_tidy(question))]
+    kept: list[str] = []
+    framed_rest: list[str] = []
+    leftovers: list[str] = []
+    for i, (text, framed, lead_in) in enumerate(pieces):
+        later_content = any(_content_words(t) >= 2 for t, _, _ in pieces[i + 1 :])
+        if lead_in and later_content:
+            continue  # "Classify this initiative: …", "quick one: …"
+        if _content_words(text) < 2 and len(text.split()) < 2:
+            leftovers.append(text)
+            continue
+        (framed_rest if framed else kept).append(text)
+    chosen = kept or framed_rest or [t for t in leftovers if t][:1]
+    return _tidy(". ".join(chosen))
+
+
+_NON_INITIATIVE_LEAD = re.compile(
+    r"^\s*(?:what|who|whom|whose|where|when|why|how|which)\b|^\s*(?:is|are|was|were|do|does|did|can|could|will|would)\s+(?:you|i|there)\b",
+    re.IGNORECASE,
+)
+
+
+def looks_like_initiative(text: str) -> bool:
+    """False for text that cannot be an initiative: a question about something, a greeting,
+    a word or two. (Whether it is near IT or digital work at all is the classifier's call.)"""
+    if _content_words(text) < 2:
+        return False
+    return not _NON_INITIATIVE_LEAD.match(text)
+
+
 _SIDE_LEAD = re.compile(r"^(?:what(?:'s|s| is| are)?\s+)?(?:the\s+)?", re.IGNORECASE)
 
 
@@ -111,33 +269,21 @@ def _side(text: str) -> str:
     return _tidy(_SIDE_LEAD.sub("", _tidy(text)))
 
 
-def extract_initiative(question: str) -> str:
-    """The initiative named inside a classification question (the question itself if unsure)."""
-    text = _tidy(question)
-    for _ in range(2):
-        text = _LEADS.sub("", text).strip()
-    for frame in _FRAMES:
-        match = frame.match(text)
-        if match and len(_tidy(match.group("x")).split()) >= 2:
-            return _tidy(_LEADS.sub("", match.group("x")))
-    stripped = _TRAILING.sub("", text)
-    return _tidy(stripped) or _tidy(question)
-
-
 def route(question: str) -> Route:
     """Decide how to handle a question."""
-    if any(signal.search(question) for signal in _CLASSIFY_SIGNALS):
+    if asks_for_decision(question):
         initiative = extract_initiative(question)
         generic = re.fullmatch(
             r"(?:an?\s+|the\s+)?(?:IT|digital)?\s*(?:strategy|transformation|initiative|project)s?",
             initiative,
             re.IGNORECASE,
         )
-        question_like = re.match(r"(?:what|who|where|which|when|why|how)\b", initiative, re.I)
-        if initiative and not generic and not question_like and len(initiative.split()) >= 2:
+        if not generic:  # an empty or non-initiative text is refused by the pipeline
             return Route("classify", initiative=initiative)
+    # A follow-up's added context "(the earlier subject)" is not a comparison of its own.
+    asked = re.sub(r"\s*\([^()]*\)\s*[?.!]*\s*$", "", question)
     for pattern in _COMPARE:
-        match = pattern.search(question)
+        match = pattern.search(asked)
         if match:
             a, b = _side(match.group("a")), _side(match.group("b"))
             # "IT transformation vs digital" means "digital transformation".
@@ -146,43 +292,3 @@ def route(question: str) -> Route:
             if a and b and a.lower() != b.lower():
                 return Route("compare", sides=(a, b))
     return Route("knowledge")
-
-
-# Questions about this company's own facts (its budget, policies, people, project status…).
-# The knowledge base holds general reference articles, never such facts, so these are
-# declined even when they share words with the corpus ("our digital marketing budget").
-_INTERNAL_FACT = [
-    re.compile(
-        r"\b(?:our|my|the company's|the team's)\s+(?:[\w-]+\s+){0,3}(?:budget|spend|policy|policies|password|"
-        r"salary|salaries|headcount|deadline|sla|vpn|wifi|wi-fi|laptop|account|login|office|holiday|"
-        r"calendar|expenses?|tickets?|invoice|payroll|org chart|phone number|email address)s?\b",
-        re.IGNORECASE,
-    ),
-    re.compile(
-        r"\bwho\s+(?:is|are|was)\s+(?:our|the|my)\s+(?:[\w-]+\s+){0,3}(?:head|cio|cto|ceo|cdo|cmo|manager|"
-        r"director|lead|owner|contact|admin)\b",
-        re.IGNORECASE,
-    ),
-    re.compile(r"\b(?:status|progress|timeline)\s+of\s+(?:our|my|the)\b", re.IGNORECASE),
-    re.compile(
-        r"\b(?:last|this|next)\s+(?:quarter|month|week|sprint)\b|\b(?:tomorrow|yesterday)\b",
-        re.IGNORECASE,
-    ),
-    re.compile(
-        r"\bhow\s+(?:do|can|should)\s+i\s+(?:reset|reach|contact|request|book|log\s*in|install|get\s+access)\b",
-        re.IGNORECASE,
-    ),
-    re.compile(
-        r"\bwhich\s+[\w-]+\s+did\s+we\b|\bdid\s+we\s+(?:pick|choose|select|buy|sign|hire)\b",
-        re.IGNORECASE,
-    ),
-    re.compile(
-        r"^\s*(?:can|could|would)\s+you\s+(?:please\s+)?(?:book|schedule|send|order|create|open|file)\b",
-        re.IGNORECASE,
-    ),
-]
-
-
-def asks_for_internal_fact(question: str) -> bool:
-    """True for requests about this company's own facts or for actions, not knowledge."""
-    return any(p.search(question) for p in _INTERNAL_FACT)

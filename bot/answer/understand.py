@@ -60,9 +60,19 @@ def validate_question(question: object, max_chars: int) -> str:
     return cleaned
 
 
+_DO_SUPPORT = re.compile(
+    r"^(?:did|does|do|will|would|can|could|should|has|have|had)\s+(?P<subject>.+?)\s+\w+$",
+    re.IGNORECASE,
+)
+
+
 def subject_of(question: str) -> str:
-    """The topic of a question ("What is digital transformation?" → "digital transformation")."""
-    return _QUESTION_LEAD.sub("", question.strip()).strip(" ?.!")
+    """The topic of a question ("What is digital transformation?" → "digital transformation";
+    "What did the assessment find?" → "the assessment": with an auxiliary, the last word is
+    the main verb)."""
+    subject = _QUESTION_LEAD.sub("", question.strip()).strip(" ?.!")
+    support = _DO_SUPPORT.match(subject)
+    return support.group("subject") if support else subject
 
 
 def _replace_pronoun(question: str, subject: str) -> str:

@@ -26,7 +26,8 @@ def classification_answer(
     classification = Classification(
         label=label, confidence=round(confidence, 3), rationale=rationale
     )  # type: ignore[arg-type]
-    text = f"“{initiative}” is {LABEL_NAMES[label]} (confidence {confidence:.0%}). {rationale}"
+    # The confidence is shown once, by each door from `classification.confidence`.
+    text = f"“{initiative}” is {LABEL_NAMES[label]}. {rationale}"
     return Answer(answer=text, citations=citations, classification=classification, backend=backend)  # type: ignore[arg-type]
 
 
@@ -68,3 +69,17 @@ def local_verdict_answer(
             f"“{q}” [{n}]" for _, q, n in quotes
         )
     return classification_answer(initiative, label, verdict.confidence, rationale, book, "local")
+
+
+def not_an_initiative(text: str) -> Answer:
+    """No label for text that is not an initiative: one plain sentence saying so."""
+    shown = text if len(text) <= 120 else text[:117].rsplit(" ", 1)[0] + "…"
+    subject = f"“{shown}” does" if shown else "The question does"
+    return Answer(
+        answer=(
+            f"{subject} not name an initiative, so it gets no IT or digital label. "
+            "Describe a project or change, for example “moving our file servers to the cloud”."
+        ),
+        abstained=False,  # a refusal of the input, not a gap in the knowledge base
+        backend="local",
+    )  # type: ignore[arg-type]

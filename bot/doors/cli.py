@@ -231,14 +231,23 @@ def _load_bot(settings: Settings, quiet: bool) -> Any:
     return bot
 
 
+def _shorten(text: str, limit: int) -> str:
+    """At most `limit` characters, cut at a word boundary (never mid-word) with "…"."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+
+
 def print_answer(result: Any) -> None:
     """Render an Answer with rich: text, label badge, numbered sources."""
     from rich.panel import Panel
 
+    from bot.runtime.render import as_rich_markup
+
     title = "Not in the knowledge base" if result.abstained else "Answer"
     if result.degraded:
         title += " (offline fallback: the LLM failed)"
-    console.print(Panel(escape(result.answer), title=title, title_align="left"))
+    body = as_rich_markup(escape(result.answer))
+    console.print(Panel(body, title=title, title_align="left"))
     if result.classification:
         c = result.classification
         name = {"it": "IT", "digital": "Digital", "both": "Both (IT + digital)"}[c.label]
@@ -251,7 +260,7 @@ def print_answer(result: Any) -> None:
             console.print(
                 f" [{cit.n}] [bold]{escape(cit.title)}[/]{escape(section)} [dim]({cit.source})[/]"
             )
-            console.print(f"     [italic]“{escape(cit.quote[:240])}”[/]")
+            console.print(f"     [italic]“{escape(_shorten(cit.quote, 240))}”[/]")
     console.print(f"[dim]{result.backend} backend · {result.latency_ms:.0f} ms[/]")
 
 

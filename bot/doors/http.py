@@ -38,6 +38,7 @@ from bot.doors.http_models import (
 )
 from bot.doors.http_support import (
     SSE_HEADERS,
+    ApiError,
     get_bot,
     install_error_handlers,
     prefetched,
@@ -157,7 +158,7 @@ async def classify(body: ClassifyRequest, request: Request) -> ClassifyResponse:
     bot = await ready_bot(request)
     result = await run_guarded(request, bot.classify, body.initiative)
     if result.classification is None:
-        raise RuntimeError("KnowledgeBot.classify returned no classification")
+        raise ApiError(422, "not_an_initiative", result.answer)  # refused, with the reason
     verdict = result.classification
     return ClassifyResponse(
         label=verdict.label,

@@ -128,6 +128,7 @@ ERRORS = {
     413: "Body larger than KB_MAX_BODY_BYTES",
     415: "Body not sent as application/json",
     422: "Invalid request: wrong fields or types, or a question that is empty after cleaning "
-    "(e.g. only markup) or longer than KB_MAX_QUESTION_CHARS",
+    "(e.g. only markup) or longer than KB_MAX_QUESTION_CHARS, or text that is not an initiative "
+    "(`/classify`: `not_an_initiative`)",
     503: "Knowledge base unavailable, not ready, or no answer within the request deadline",
 }

@@ -28,6 +28,7 @@ from bot.doors.http_support import (
     run_blocking,
     sse,
 )
+from bot.runtime.render import as_markdown
 from bot.runtime.schema import Answer, Turn
 
 log = logging.getLogger("kb.http")
@@ -153,8 +154,8 @@ def sources_block(answer: Answer) -> str:
 
 
 def reply_text(answer: Answer) -> str:
-    """The assistant message: the answer, then its sources."""
-    return answer.answer + sources_block(answer)
+    """The assistant message: the answer as Markdown, then its sources."""
+    return as_markdown(answer) + sources_block(answer)
 
 
 def _tokens(text: str) -> int:

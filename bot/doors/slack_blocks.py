@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from bot.runtime.render import as_mrkdwn
 from bot.runtime.schema import Answer, Citation
 
 SECTION_LIMIT = 3000
@@ -54,7 +55,7 @@ def escape(text: str) -> str:
 
 def to_mrkdwn(text: str) -> str:
     """Markdown-ish answer text as Slack mrkdwn: escaped, **bold** → *bold*, # headings bold."""
-    text = escape(text)
+    text = as_mrkdwn(escape(text))  # the shared render step: line labels bold
     text = re.sub(r"\*\*(.+?)\*\*", r"*\1*", text)
     return re.sub(r"(?m)^#{1,6}\s+(.+)$", r"*\1*", text)
 

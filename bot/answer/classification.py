@@ -1,0 +1,72 @@
+"""Stage 3c, classify an initiative: refuse text that is not one, then the LLM's structured
+verdict (checked like an answer) or the local corpus-grounded classifier, within the
+request's deadline; an LLM failure falls back to the local verdict, degraded."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from bot.answer.check import checked_rationale
+from bot.answer.deadline import Deadline, DeadlineExceeded
+from bot.answer.generate import LlmError
+from bot.answer.respond import degrade
+from bot.answer.route import looks_like_initiative
+from bot.answer.verdict import classification_answer, local_verdict_answer, not_an_initiative
+from bot.runtime.schema import Answer
+
+if TYPE_CHECKING:
+    from bot.answer.pipeline import KnowledgeBot
+
+log = logging.getLogger(__name__)
+
+
+def classify_initiative(bot: KnowledgeBot, initiative: str, backend: str, dl: Deadline) -> Answer:
+    """The classification Answer for `initiative` (or the plain "not an initiative" reply)."""
+    if not is_initiative(bot, initiative):
+        return not_an_initiative(initiative)
+    if backend == "openai":
+        try:
+            return _classify_llm(bot, initiative, dl)
+        except Exception as exc:
+            log.warning("LLM classification failed, falling back to local: %s", exc)
+            known = isinstance(exc, LlmError | DeadlineExceeded)
+            reason = str(exc) if known else f"the LLM classification failed ({type(exc).__name__})"
+            return degrade(_classify_local(bot, initiative, dl), reason)
+    return _classify_local(bot, initiative, dl)
+
+
+def is_initiative(bot: KnowledgeBot, text: str) -> bool:
+    """Whether text reads as an initiative and lies anywhere near IT or digital work."""
+    if not looks_like_initiative(text):
+        return False
+    vector = bot.embed([text])[0]
+    return bot.classifier().nearness(vector) >= bot.calibration.initiative_floor
+
+
+def _classify_local(bot: KnowledgeBot, initiative: str, dl: Deadline) -> Answer:
+    reason = None
+    try:
+        index = bot._wait(bot.index, dl, "the vector store")
+    except DeadlineExceeded as exc:
+        assert bot._last_index is not None
+        index, reason = bot._last_index, exc.reason  # classify from the index in memory
+    classifier = bot.classifier(index)  # built once per index: CPU only, never cut short
+    verdict = classifier.classify(initiative, bot.embed)
+    result = local_verdict_answer(initiative, verdict, classifier, index)
+    return degrade(result, reason) if reason else result
+
+
+def _classify_llm(bot: KnowledgeBot, initiative: str, dl: Deadline) -> Answer:
+    qvec = bot.embed([initiative])[0]
+    hits = bot._wait(
+        lambda: bot.retriever.search(initiative, qvec, bot.settings.top_k),
+        dl,
+        "the vector store",
+    )
+    result, kept = bot._llm_client().classify(initiative, hits, dl)
+    index = bot._last_index or bot.index()
+    rationale, citations = checked_rationale(result.rationale, kept, index, bot.embed)
+    return classification_answer(
+        initiative, result.label, result.confidence, rationale, citations, "openai"
+    )
