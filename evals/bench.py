@@ -92,11 +92,20 @@ def bench_ingest(tmp: Path, synthetic_chunks: int) -> None:
     )
     raw_runs.append(timed(lambda: embedder.embed_array(chunk_texts)))
     raw = len(chunks) / statistics.median(raw_runs)
-    separate = len(chunks) / timed(lambda: embed_chunks(embedder, chunks, pooled=False))
-    pooled = len(chunks) / timed(lambda: embed_chunks(embedder, chunks, pooled=True))
+    # The embedding-only figures alternate with raw runs (load on a shared machine drifts):
+    # each is a median of per-round ratios to the raw run of the same round.
+    sep_ratios, pool_ratios = [], []
+    for _ in range(3):
+        base = timed(lambda: embedder.embed_array(chunk_texts))
+        sep_ratios.append(base / timed(lambda: embed_chunks(embedder, chunks, pooled=False)))
+        pool_ratios.append(base / timed(lambda: embed_chunks(embedder, chunks, pooled=True)))
+    separate = raw * statistics.median(sep_ratios)
+    pooled = raw * statistics.median(pool_ratios)
     ingest_rate = report.chunks / report.seconds
     print(f"synthetic corpus           {len(docs)} files, {len(chunks)} chunks")
-    print(f"raw embedding of the chunk texts          {raw:7.1f} chunks/s (median of 2)")
+    print(
+        f"raw embedding of the chunk texts          {raw:7.1f} chunks/s (median of 2, around the ingest)"
+    )
     print(
         f"kb ingest (chunks + sentence vectors)     {ingest_rate:7.1f} chunks/s  "
         f"ratio to raw {ingest_rate / raw:.2f}  (goal ≥ 0.8)"
