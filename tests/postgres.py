@@ -42,7 +42,17 @@ def postgres_server() -> Iterator[str]:
     data, port = root / "data", free_port()
     subprocess.run(
         _as_server_user(
-            [str(bindir / "initdb"), "-D", str(data), "-U", "kb", "--auth=trust", "-E", "UTF8", "-N"]
+            [
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "kb",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "-N",
+            ]
         ),
         check=True,
         stdout=subprocess.DEVNULL,
