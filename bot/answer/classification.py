@@ -8,9 +8,11 @@ import logging
 from typing import TYPE_CHECKING
 
 from bot.answer.check import checked_rationale
+from bot.answer.classify import InitiativeClassifier
 from bot.answer.deadline import Deadline, DeadlineExceeded
 from bot.answer.generate import LlmError
 from bot.answer.respond import degrade
+from bot.answer.retrieve import KnowledgeIndex
 from bot.answer.route import looks_like_initiative
 from bot.answer.verdict import classification_answer, local_verdict_answer, not_an_initiative
 from bot.runtime.schema import Answer
@@ -23,7 +25,8 @@ log = logging.getLogger(__name__)
 
 def classify_initiative(bot: KnowledgeBot, initiative: str, backend: str, dl: Deadline) -> Answer:
     """The classification Answer for `initiative` (or the plain "not an initiative" reply)."""
-    if not is_initiative(bot, initiative):
+    index, reason = _index_within(bot, dl)
+    if not is_initiative(bot, initiative, bot.classifier(index)):
         return not_an_initiative(initiative)
     if backend == "openai":
         try:
@@ -31,26 +34,33 @@ def classify_initiative(bot: KnowledgeBot, initiative: str, backend: str, dl: De
         except Exception as exc:
             log.warning("LLM classification failed, falling back to local: %s", exc)
             known = isinstance(exc, LlmError | DeadlineExceeded)
-            reason = str(exc) if known else f"the LLM classification failed ({type(exc).__name__})"
-            return degrade(_classify_local(bot, initiative, dl), reason)
-    return _classify_local(bot, initiative, dl)
+            llm_reason = (
+                str(exc) if known else f"the LLM classification failed ({type(exc).__name__})"
+            )
+            return degrade(_classify_local(bot, initiative, index, reason), llm_reason)
+    return _classify_local(bot, initiative, index, reason)
 
 
-def is_initiative(bot: KnowledgeBot, text: str) -> bool:
+def is_initiative(bot: KnowledgeBot, text: str, classifier: InitiativeClassifier) -> bool:
     """Whether text reads as an initiative and lies anywhere near IT or digital work."""
     if not looks_like_initiative(text):
         return False
     vector = bot.embed([text])[0]
-    return bot.classifier().nearness(vector) >= bot.calibration.initiative_floor
+    return classifier.nearness(vector) >= bot.calibration.initiative_floor
 
 
-def _classify_local(bot: KnowledgeBot, initiative: str, dl: Deadline) -> Answer:
-    reason = None
+def _index_within(bot: KnowledgeBot, dl: Deadline) -> tuple[KnowledgeIndex, str | None]:
+    """The current index, or the one in memory (and why) when the store does not answer."""
     try:
-        index = bot._wait(bot.index, dl, "the vector store")
+        return bot._wait(bot.index, dl, "the vector store"), None
     except DeadlineExceeded as exc:
         assert bot._last_index is not None
-        index, reason = bot._last_index, exc.reason  # classify from the index in memory
+        return bot._last_index, exc.reason  # classify from the index in memory
+
+
+def _classify_local(
+    bot: KnowledgeBot, initiative: str, index: KnowledgeIndex, reason: str | None
+) -> Answer:
     classifier = bot.classifier(index)  # built once per index: CPU only, never cut short
     verdict = classifier.classify(initiative, bot.embed)
     result = local_verdict_answer(initiative, verdict, classifier, index)
