@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -215,10 +216,11 @@ def test_a_document_voted_down_for_a_question_drops_below_its_peers_for_similar_
         return list(dict.fromkeys(h.chunk.source for h in bot.retrieve(question)))
 
     answer = bot.answer(asked)
-    voted = answer.citations[0].source
-    before, unrelated_before = order(similar), order(unrelated)
-    assert before[0] == voted and len(before) > 1
-    peer = before[1]
+    # the document the answer leans on most is the one its 👎 weighs on
+    voted = Counter(c.source for c in answer.citations).most_common(1)[0][0]
+    before, unrelated_before, asked_before = order(similar), order(unrelated), order(asked)
+    assert voted in before[:-1], (voted, before)  # it has a peer below it to drop beneath
+    peer = before[before.index(voted) + 1]
 
     store = open_feedback_store(settings)
     answer_id = store.save_answer(asked, answer, channel="C1", thread_ts="1.1")
@@ -235,8 +237,7 @@ def test_a_document_voted_down_for_a_question_drops_below_its_peers_for_similar_
     assert voted in after  # demoted, never removed
     assert after_one.index(voted) <= after.index(voted)  # repeated votes weigh more
     assert order(unrelated) == unrelated_before  # other questions rank as before
-    assert order(asked)[0] != voted
-    assert bot.answer(asked).citations[0].source != voted  # what the asker sees changes
+    assert order(asked).index(voted) > asked_before.index(voted)  # the asker's question too
 
     # the voted question's embedding is shared through the database: a replica that starts
     # later (or a restart) reads it instead of embedding every voted question again

@@ -38,7 +38,6 @@ from bot.doors.http_models import (
 )
 from bot.doors.http_support import (
     SSE_HEADERS,
-    ApiError,
     get_bot,
     install_error_handlers,
     prefetched,
@@ -157,14 +156,16 @@ async def classify(body: ClassifyRequest, request: Request) -> ClassifyResponse:
     """Classify an initiative against how the knowledge base describes IT and digital work."""
     bot = await ready_bot(request)
     result = await run_guarded(request, bot.classify, body.initiative)
-    if result.classification is None:
-        raise ApiError(422, "not_an_initiative", result.answer)  # refused, with the reason
     verdict = result.classification
+    if verdict is None:  # not an initiative: no label, and a plain sentence saying so
+        return ClassifyResponse(label=None, confidence=0.0, rationale=result.answer, citations=[])
     return ClassifyResponse(
         label=verdict.label,
         confidence=verdict.confidence,
         rationale=verdict.rationale,
         citations=result.citations,
+        degraded=result.degraded,
+        degraded_reason=result.degraded_reason,
     )
 
 

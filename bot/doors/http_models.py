@@ -66,12 +66,15 @@ class ClassifyRequest(BaseModel):
 
 
 class ClassifyResponse(BaseModel):
-    """Whether an initiative is IT, digital or both, with the evidence."""
+    """Whether an initiative is IT, digital or both, with the evidence. Text that is not an
+    initiative gets `label: null` and a rationale saying so."""
 
-    label: Label
+    label: Label | None
     confidence: float
     rationale: str
     citations: list[Citation]
+    degraded: bool = Field(False, description="The LLM failed and the local classifier answered.")
+    degraded_reason: str | None = None
 
 
 class SourceInfo(BaseModel):
@@ -128,7 +131,6 @@ ERRORS = {
     413: "Body larger than KB_MAX_BODY_BYTES",
     415: "Body not sent as application/json",
     422: "Invalid request: wrong fields or types, or a question that is empty after cleaning "
-    "(e.g. only markup) or longer than KB_MAX_QUESTION_CHARS, or text that is not an initiative "
-    "(`/classify`: `not_an_initiative`)",
+    "(e.g. only markup) or longer than KB_MAX_QUESTION_CHARS",
     503: "Knowledge base unavailable, not ready, or no answer within the request deadline",
 }
