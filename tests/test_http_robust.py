@@ -126,12 +126,9 @@ def test_a_request_whose_client_left_makes_no_further_llm_calls(
             httpx.get(f"{base}/readyz", timeout=30)
             with pytest.raises(httpx.ReadTimeout):
                 httpx.post(f"{base}/ask", json=body, timeout=0.5)  # the client gives up
-            for _ in range(100):
-                if llm.chat_requests:
-                    break
-                time.sleep(0.05)
-            time.sleep(4)  # the rewrite answered at ~2 s; an uncancelled request answers next
-            assert len(llm.chat_requests) == 1, [r.json() for r in llm.chat_requests]
+            time.sleep(4)  # the rewrite would answer at ~2 s; an uncancelled request answers next
+            # at most the rewrite that was already under way when the client left; no answer call
+            assert len(llm.chat_requests) <= 1, [r.json() for r in llm.chat_requests]
 
 
 def test_a_hanging_llm_gets_the_local_answer_by_the_deadline(indexed_settings: Settings) -> None:
