@@ -23,8 +23,9 @@ from chromadb.api.models.Collection import Collection
 from filelock import FileLock, Timeout
 
 from bot.runtime.embeddings import embed_array
+from bot.runtime.lexical import LexicalIndex
 from bot.runtime.settings import Settings
-from bot.runtime.store import Store
+from bot.runtime.store import Store, paged_get
 from bot.runtime.text import row_as_sentence, units
 from ingest.chunk import Chunk, chunk_text
 from ingest.clean import CleaningRules, clean_text, load_rules
@@ -104,10 +105,10 @@ def _metadata(chunk: Chunk, doc: RawDocument, doc_hash: str) -> dict[str, Any]:
     }
 
 
-def _existing(collection: Collection) -> dict[str, tuple[str, set[str]]]:
+def _existing(collection: Collection, page: int) -> dict[str, tuple[str, set[str]]]:
     """source -> (doc_hash, chunk ids) of what the collection holds now."""
     found: dict[str, tuple[str, set[str]]] = {}
-    got = collection.get(include=["metadatas"])
+    got = paged_get(collection, include=["metadatas"], page=page)
     for chunk_id, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
         source = str(meta.get("source", ""))
         doc_hash, ids = found.get(source, (str(meta.get("doc_hash", "")), set()))
@@ -142,6 +143,7 @@ def _upsert(
     store: Store,
     items: list[tuple[Chunk, dict[str, Any]]],
     progress: ProgressFn | None,
+    lexical: LexicalIndex,
 ) -> int:
     """Embed and write chunks and their quotable units; returns the number of chunks."""
     done = 0
@@ -180,6 +182,7 @@ def _upsert(
             embeddings=vectors[: len(batch)],  # type: ignore[arg-type]
             metadatas=[m for _, m in batch],  # type: ignore[misc]
         )
+        lexical.upsert([(c.id, c.source, c.embed_text()) for c, _ in batch])
         done += len(batch)
         if progress:
             progress("embed", done, len(items))
@@ -209,11 +212,13 @@ def ingest(
         )
         report = IngestReport(problems=loaded.problems, missing_paths=loaded.missing_paths)
         rules = load_rules(settings.corpus_dir / "cleaning.toml")
+        lexical = LexicalIndex(settings, store.name)
         if rebuild:
             store.drop()
+            lexical.clear()
         collection = store.collection(create=True)
         assert collection is not None
-        existing = _existing(collection)
+        existing = _existing(collection, settings.read_page_size)
 
         pending: list[tuple[Chunk, dict[str, Any]]] = []
         stale_ids: list[str] = []
@@ -260,11 +265,13 @@ def ingest(
         # removes (their doc_hash no longer matches), never a half-indexed document.
         units_collection = store.units(create=True)
         assert units_collection is not None
-        report.embedded = _upsert(collection, units_collection, store, pending, progress)
+        report.embedded = _upsert(collection, units_collection, store, pending, progress, lexical)
         if stale_ids:
             collection.delete(ids=stale_ids)
             units_collection.delete(where={"chunk_id": {"$in": stale_ids}})
-        _stamp(collection)
+            lexical.delete(stale_ids)
+        if pending or stale_ids:  # a no-op ingest changes nothing a running server can see
+            _stamp(collection)
     report.seconds = time.perf_counter() - started
     log.info(
         "ingest: %d files, %d chunks, +%d ~%d -%d =%d, embedded %d in %.2fs",

@@ -22,11 +22,14 @@ from bot.answer.classify import InitiativeClassifier, build_prototypes
 from bot.answer.compose import abstain, answer_locally
 from bot.answer.evidence import Evidence, weigh_readings
 from bot.answer.generate import LlmBackend
-from bot.answer.retrieve import Hit, HybridRetriever, IndexCache, KnowledgeIndex, Weights
+from bot.answer.prototypes import prototype_units
+from bot.answer.retrieve import Corpus, Hit, HybridRetriever, KnowledgeIndex, Weights
 from bot.answer.route import Route, route
 from bot.answer.understand import standalone_readings, validate_question
 from bot.answer.verdict import classification_answer, local_verdict_answer
+from bot.answer.watch import IndexWatcher
 from bot.runtime.embeddings import embed_array, make_embeddings
+from bot.runtime.lexical import LexicalIndex
 from bot.runtime.schema import Answer, Turn
 from bot.runtime.settings import Settings
 from bot.runtime.store import Store, open_store
@@ -46,29 +49,40 @@ class KnowledgeBot:
         self.calibration = calibration or Calibration()
         self._lock = threading.Lock()
         self._store: Store | None = None
-        self._cache: IndexCache | None = None
+        self._corpus: Corpus | None = None
         self._retriever: HybridRetriever | None = None
-        self._classifier: tuple[Any, InitiativeClassifier] | None = None
+        self._watcher: IndexWatcher | None = None
         self._llm: Any = None
 
     # ------------------------------------------------------------------ ports
     def load(self) -> None:
-        """Load embedder, Chroma client and the in-memory index (idempotent)."""
+        """Load the embedder and open Chroma and the lexical index (idempotent, seconds at any
+        corpus size: nothing of the corpus is read into memory)."""
         with self._lock:
             if self._store is None:
                 embeddings = make_embeddings(self.settings)
                 if hasattr(embeddings, "load"):
                     embeddings.load()
-                self._store = open_store(self.settings, embeddings)
-                self._cache = IndexCache(self._store)
-                self._retriever = HybridRetriever(self._store, self._cache, Weights())
+                store = open_store(self.settings, embeddings)
+                self._corpus = Corpus(
+                    lambda: self._current_store(),
+                    LexicalIndex(self.settings),
+                    page=self.settings.read_page_size,
+                )
+                self._retriever = HybridRetriever(self._corpus, Weights())
+                self._watcher = IndexWatcher(self.settings, store, self._corpus, self._prototypes)
+                self._store = store
+                self._watcher.start()
+
+    def _current_store(self) -> Store:
+        assert self._watcher is not None
+        return self._watcher.store
 
     @property
     def store(self) -> Store:
-        """The vector store (loads on first use)."""
+        """The vector store (loads on first use; replaced when another process ingests)."""
         self.load()
-        assert self._store is not None
-        return self._store
+        return self._current_store()
 
     @property
     def retriever(self) -> HybridRetriever:
@@ -78,10 +92,10 @@ class KnowledgeBot:
         return self._retriever
 
     def index(self) -> KnowledgeIndex:
-        """The current in-memory index."""
+        """A fresh working set over the knowledge base (cheap: nothing is loaded up front)."""
         self.load()
-        assert self._cache is not None
-        return self._cache.get()
+        assert self._corpus is not None
+        return KnowledgeIndex(self._corpus)
 
     def ensure_index(self) -> bool:
         """Ingest the bundled corpus if the index is empty; True if it ingested."""
@@ -91,8 +105,8 @@ class KnowledgeBot:
         from ingest.index import ingest  # the one sanctioned bot → ingest edge (first use)
 
         ingest(None, self.settings, self.store)
-        assert self._cache is not None
-        self._cache.invalidate()
+        assert self._watcher is not None
+        self._watcher.changed()
         return True
 
     def embed(self, texts: list[str]) -> np.ndarray:
@@ -111,19 +125,21 @@ class KnowledgeBot:
                 self._llm = LlmBackend(self.settings)
         return self._llm
 
+    def _prototypes(self, index: KnowledgeIndex) -> InitiativeClassifier:
+        """A classifier from prototypes found by bounded queries (see `prototype_units`)."""
+        prototype_units(index, self.embed)
+        return InitiativeClassifier(
+            build_prototypes(index, self.embed),
+            margin=self.calibration.classify_margin,
+            both_gap=self.calibration.classify_both_gap,
+        )
+
     def classifier(self) -> InitiativeClassifier:
-        """The corpus-grounded initiative classifier for the current index."""
-        index = self.index()
-        cached = self._classifier
-        if cached is None or cached[0] is not index:
-            classifier = InitiativeClassifier(
-                build_prototypes(index, self.embed),
-                margin=self.calibration.classify_margin,
-                both_gap=self.calibration.classify_both_gap,
-            )
-            cached = (index, classifier)
-            self._classifier = cached
-        return cached[1]
+        """The corpus-grounded initiative classifier (rebuilt in the background after an
+        ingest; built here only the first time)."""
+        self.load()
+        assert self._watcher is not None
+        return self._watcher.classifier()
 
     # ------------------------------------------------------------------ status
     def ready(self) -> dict[str, Any]:
@@ -140,29 +156,22 @@ class KnowledgeBot:
         try:
             coll = self.store.collection()
             info["embedding_model"] = self.store.model
+            chunks = coll.count() if coll is not None else 0
         except Exception as exc:
             info["reason"] = f"Chroma unavailable: {exc}"
             return info
-        if coll is None or coll.count() == 0:
+        if chunks == 0:
             info["reason"] = "no index: run `kb ingest`"
             return info
-        index = self.index()
-        info.update(
-            ready=True,
-            documents=len({c.source for c in index.chunks}),
-            chunks=len(index.chunks),
-        )
+        assert self._watcher is not None
+        info.update(ready=True, documents=len(self._watcher.sources()), chunks=chunks)
         return info
 
     def sources(self) -> list[dict[str, Any]]:
         """Documents in the knowledge base with titles and chunk counts."""
-        found: dict[str, dict[str, Any]] = {}
-        for chunk in self.index().chunks:
-            entry = found.setdefault(
-                chunk.source, {"source": chunk.source, "title": chunk.title, "chunks": 0}
-            )
-            entry["chunks"] += 1
-        return sorted(found.values(), key=lambda e: e["source"])
+        self.load()
+        assert self._watcher is not None
+        return self._watcher.sources()
 
     def _titles(self) -> list[str]:
         return [c["title"] for c in self.sources()[:3]]
@@ -305,9 +314,11 @@ class KnowledgeBot:
         return self._classify_local(initiative)
 
     def _classify_local(self, initiative: str) -> Answer:
-        classifier = self.classifier()
+        self.load()
+        assert self._watcher is not None
+        classifier, index = self._watcher.classifier_and_index()
         verdict = classifier.classify(initiative, self.embed)
-        return local_verdict_answer(initiative, verdict, classifier, self.index())
+        return local_verdict_answer(initiative, verdict, classifier, index)
 
     def _classify_llm(self, initiative: str) -> Answer:
         qvec = self.embed([initiative])[0]

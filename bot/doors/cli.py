@@ -117,13 +117,14 @@ def ingest_command(
 def index_status(settings: Settings) -> dict[str, Any]:
     """Where the index lives and what it holds."""
     from bot.runtime.embeddings import make_embeddings
-    from bot.runtime.store import open_store
+    from bot.runtime.store import open_store, paged_get
 
     store = open_store(settings, make_embeddings(settings))
     coll = store.collection()
     sources: dict[str, int] = {}
     if coll is not None:
-        for meta in coll.get(include=["metadatas"])["metadatas"] or []:
+        got = paged_get(coll, include=["metadatas"], page=settings.read_page_size)
+        for meta in got["metadatas"]:
             sources[str(meta.get("source"))] = sources.get(str(meta.get("source")), 0) + 1
     meta = (coll.metadata or {}) if coll is not None else {}
     return {

@@ -33,6 +33,13 @@ class Settings(BaseSettings):
     chroma_host: str | None = Field(None, description="Chroma server host (alternative to URL).")
     chroma_port: int = Field(8000, description="Chroma server port, with `KB_CHROMA_HOST`.")
     collection: str = Field("kb_corpus", min_length=3, description="Chroma collection name.")
+    read_page_size: int = Field(
+        5000,
+        ge=1,
+        le=30_000,
+        description="Records per Chroma read: every full read is paged (Chroma's SQLite "
+        "refuses more than ~32k variables in one statement).",
+    )
 
     # --- embeddings --------------------------------------------------------------------------
     embedder: Literal["onnx", "sentence-transformers", "openai"] = Field(

@@ -1,0 +1,295 @@
+"""What a request knows of the knowledge base: read-through access to Chroma and the lexical
+index with bounded caches (`Corpus`), and one request's working set (`KnowledgeIndex`).
+
+Nothing here holds the corpus. Chunk ids are content hashes, so a cached chunk never goes
+stale; the caches are emptied anyway when an ingest changes the collection. A `KnowledgeIndex`
+holds the chunks and sentence units one request touched, with their rows in a small vector
+matrix, so the cost of a question does not grow with the corpus.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from bot.runtime.lexical import LexicalIndex, terms
+from bot.runtime.store import Store, paged_get
+from bot.runtime.text import contextual_text
+
+CACHE_CHUNKS = 20_000  # bounded: a few MB of text and sentence vectors
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    """A chunk as stored in Chroma."""
+
+    id: str
+    text: str
+    source: str
+    title: str
+    section: str
+    index: int
+
+    @property
+    def embed_text(self) -> str:
+        """Text used for lexical search (same as what was embedded)."""
+        return contextual_text(self.title, self.section, self.text)
+
+
+@dataclass(frozen=True)
+class UnitRecord:
+    """A quotable sentence or table row of a chunk, with its row in the working set's matrix."""
+
+    chunk_id: str
+    text: str
+    kind: str
+    position: int
+    row: int
+
+
+def chunk_from(cid: str, doc: str | None, meta: Mapping[str, object] | None) -> ChunkRecord:
+    """A ChunkRecord from one Chroma record."""
+    meta = meta or {}
+    return ChunkRecord(
+        id=cid,
+        text=doc or "",
+        source=str(meta.get("source", "")),
+        title=str(meta.get("title", "")),
+        section=str(meta.get("section", "")),
+        index=int(meta.get("chunk_index", 0)),  # type: ignore[call-overload]
+    )
+
+
+_Unit = tuple[str, str, int, np.ndarray]  # (text, kind, position, vector)
+
+
+class _Lru:
+    """A small thread-safe LRU map (hand-written: no cache library is a dependency)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._data: OrderedDict[str, object] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get_many(self, keys: list[str]) -> dict[str, object]:
+        with self._lock:
+            found = {k: self._data[k] for k in keys if k in self._data}
+            for k in found:
+                self._data.move_to_end(k)
+            return found
+
+    def put_many(self, items: dict[str, object]) -> None:
+        with self._lock:
+            self._data.update(items)
+            while len(self._data) > self._size:
+                self._data.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+
+class Corpus:
+    """Read-through access to the collections and the lexical index, with bounded caches."""
+
+    def __init__(self, store: Callable[[], Store], lexical: LexicalIndex, page: int = 5000):
+        self._store = store
+        self.lexical = lexical
+        self.page = page
+        self._chunks = _Lru(CACHE_CHUNKS)
+        self._units = _Lru(CACHE_CHUNKS)
+        self._df = _Lru(200_000)
+        self._size: int | None = None
+
+    @property
+    def store(self) -> Store:
+        """The current store (replaced when another process's ingest is picked up)."""
+        return self._store()
+
+    def clear(self) -> None:
+        """Forget cached records (after an ingest changed the collection)."""
+        self._chunks.clear()
+        self._units.clear()
+        self._df.clear()
+        self._size = None
+
+    def chunks(self, ids: list[str]) -> dict[str, ChunkRecord]:
+        """The chunks with these ids that exist (cached, else read from Chroma)."""
+        found: dict[str, ChunkRecord] = self._chunks.get_many(ids)  # type: ignore[assignment]
+        missing = [cid for cid in dict.fromkeys(ids) if cid not in found]
+        coll = self.store.collection() if missing else None
+        if coll is not None:
+            got = paged_get(coll, ids=missing, include=["documents", "metadatas"], page=self.page)
+            fresh = {
+                cid: chunk_from(cid, doc, meta)
+                for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+                if doc is not None
+            }  # fmt: skip
+            self._chunks.put_many(fresh)  # type: ignore[arg-type]
+            found.update(fresh)
+        return found
+
+    def remember(self, chunks: list[ChunkRecord]) -> None:
+        """Cache chunks that a query returned anyway."""
+        self._chunks.put_many({c.id: c for c in chunks})
+
+    def units(self, chunk_ids: list[str]) -> dict[str, list[_Unit]]:
+        """Each chunk's quotable units with their vectors, in order."""
+        found: dict[str, list[_Unit]] = self._units.get_many(chunk_ids)  # type: ignore[assignment]
+        missing = [cid for cid in dict.fromkeys(chunk_ids) if cid not in found]
+        coll = self.store.units() if missing else None
+        if coll is not None:
+            fresh: dict[str, list[_Unit]] = {cid: [] for cid in missing}
+            for start in range(0, len(missing), 500):
+                got = coll.get(
+                    where={"chunk_id": {"$in": missing[start : start + 500]}},
+                    include=["documents", "metadatas", "embeddings"],  # type: ignore[list-item]
+                )
+                vectors = got["embeddings"] if got["embeddings"] is not None else []
+                for doc, meta, vec in zip(
+                    got["documents"] or [], got["metadatas"] or [], vectors, strict=True
+                ):
+                    fresh.setdefault(str(meta["chunk_id"]), []).append(
+                        (doc or "", str(meta.get("kind", "sentence")), int(meta["position"]),  # type: ignore[call-overload]
+                         np.asarray(vec, dtype=np.float32))
+                    )  # fmt: skip
+            for rows in fresh.values():
+                rows.sort(key=lambda u: u[2])
+            self._units.put_many(fresh)  # type: ignore[arg-type]
+            found.update(fresh)
+        return found
+
+    def document_frequency(self, words: list[str]) -> dict[str, int]:
+        """Chunk frequency of each term, from the lexical index (cached)."""
+        found: dict[str, int] = self._df.get_many(words)  # type: ignore[assignment]
+        missing = [w for w in set(words) if w not in found]
+        if missing:
+            fresh = self.lexical.document_frequency(missing)
+            self._df.put_many(fresh)  # type: ignore[arg-type]
+            found.update(fresh)
+        return found
+
+    def size(self) -> int:
+        """Number of chunks in the lexical index (cached until the next change)."""
+        if self._size is None:
+            self._size = self.lexical.size()
+        return self._size
+
+
+class _ChunksById(Mapping[str, ChunkRecord]):
+    """`index.by_id[...]`: chunks read through the corpus on first use."""
+
+    def __init__(self, view: KnowledgeIndex) -> None:
+        self._view = view
+
+    def __getitem__(self, cid: str) -> ChunkRecord:
+        chunk = self._view.chunk_map.get(cid) or self._view.corpus.chunks([cid]).get(cid)
+        if chunk is None:
+            raise KeyError(cid)
+        self._view.chunk_map[cid] = chunk
+        return chunk
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._view.chunk_map)
+
+    def __len__(self) -> int:
+        return len(self._view.chunk_map)
+
+
+class _Idf(Mapping[str, float]):
+    """`index.idf.get(term, 1.0)`: log(1 + N / df) over chunks, df read from the lexical index."""
+
+    def __init__(self, corpus: Corpus) -> None:
+        self._corpus = corpus
+        self._known: dict[str, float] = {}
+
+    def prefetch(self, words: set[str]) -> None:
+        missing = [w for w in words if w not in self._known]
+        if missing:
+            n = max(self._corpus.size(), 1)
+            for word, df in self._corpus.document_frequency(missing).items():
+                if df:
+                    self._known[word] = math.log(1 + n / df)
+
+    def __getitem__(self, word: str) -> float:
+        self.prefetch({word})
+        return self._known[word]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._known)
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+
+class KnowledgeIndex:
+    """One request's working set: the chunks and units it touched, loaded on demand."""
+
+    def __init__(self, corpus: Corpus) -> None:
+        self.corpus = corpus
+        self.chunk_map: dict[str, ChunkRecord] = {}
+        self.units: list[UnitRecord] = []
+        self.unit_terms: list[frozenset[str]] = []  # unit text + its section (+ table header)
+        self._vectors: list[np.ndarray] = []
+        self._matrix: np.ndarray | None = None
+        self._by_chunk: dict[str, list[UnitRecord]] = {}
+        self.by_id = _ChunksById(self)
+        self.idf = _Idf(corpus)
+
+    @property
+    def unit_vectors(self) -> np.ndarray:
+        """Vectors of the loaded units, one row per `UnitRecord.row`."""
+        if self._matrix is None or len(self._matrix) != len(self._vectors):
+            dim = int(getattr(self.corpus.store.embeddings, "dimension", 384))
+            self._matrix = (
+                np.vstack(self._vectors) if self._vectors else np.zeros((0, dim), np.float32)
+            )
+        return self._matrix
+
+    def load_units(self, chunk_ids: list[str]) -> list[UnitRecord]:
+        """The units of these chunks (loading them into the working set), in chunk order."""
+        wanted = [cid for cid in dict.fromkeys(chunk_ids) if cid not in self._by_chunk]
+        if wanted:
+            chunks = self.corpus.chunks([c for c in wanted if c not in self.chunk_map])
+            self.chunk_map.update(chunks)
+            for cid, rows in self.corpus.units(wanted).items():
+                section = self.chunk_map[cid].section if cid in self.chunk_map else ""
+                header = next((text for text, kind, _, _ in rows if kind == "row"), "")
+                loaded = []
+                for text, kind, position, vector in rows:
+                    unit = UnitRecord(cid, text, kind, position, len(self.units))
+                    self.units.append(unit)
+                    self._vectors.append(vector)
+                    # A table row's words include its header's ("Scope" row → "IT …", …).
+                    extra = header if kind == "row" else ""
+                    self.unit_terms.append(frozenset(terms(f"{section} {text} {extra}")))
+                    loaded.append(unit)
+                self._by_chunk[cid] = loaded
+            self.idf.prefetch({t for bag in self.unit_terms for t in bag})
+        return [u for cid in dict.fromkeys(chunk_ids) for u in self._by_chunk.get(cid, [])]
+
+    def units_of(self, chunk_id: str) -> list[UnitRecord]:
+        """The quotable units of one chunk, in order."""
+        return self.load_units([chunk_id])
+
+    @property
+    def chunks(self) -> list[ChunkRecord]:
+        """Every chunk, read in pages: for tools and tests, never used per request."""
+        coll = self.corpus.store.collection()
+        if coll is None:
+            return []
+        got = paged_get(coll, include=["documents", "metadatas"], page=self.corpus.page)
+        out = [
+            chunk_from(cid, doc, meta)
+            for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+        ]
+        return sorted(out, key=lambda c: (c.source, c.index))
+
+    def chunk_terms(self, cid: str) -> frozenset[str]:
+        """Content terms of a loaded chunk, for near-duplicate checks."""
+        return frozenset(terms(self.by_id[cid].text))
