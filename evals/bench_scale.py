@@ -146,7 +146,11 @@ def start_chroma(path: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 
 def serve_and_measure(
-    env: dict[str, str], questions: list[str], n: int, requests: int
+    env: dict[str, str],
+    questions: list[str],
+    n: int,
+    requests: int,
+    levels: tuple[int, ...] = (1, 8),
 ) -> dict[str, float]:
     """Start `kb serve`, measure start-up, RSS, and /ask latency at concurrency 1 and 8."""
     port = free_port()
@@ -173,7 +177,7 @@ def serve_and_measure(
         out["rss_start_mb"] = rss_kib(proc.pid) / 1024
         meter = Meter(proc.pid, [])
         asyncio.run(drive(url, questions, meter, 20, 2))  # warm-up
-        for concurrency in (1, 8):
+        for concurrency in levels:
             run = asyncio.run(drive(url, questions, meter, requests, concurrency))
             rps, p50, p95, p99, errors = median_row([run])
             out.update({f"c{concurrency}_{k}": v for k, v in
@@ -204,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--embed-up-to", type=int, default=2000,
                         help="sizes above this use precomputed vectors")  # fmt: skip
     parser.add_argument("--modes", default="embedded,server")
+    parser.add_argument("--extra-concurrency", type=int, default=0,
+                        help="also measure this concurrency (e.g. 32), printed below the table")  # fmt: skip
     parser.add_argument("--keep", type=Path, default=None, help="work dir to keep (default: temp)")
     args = parser.parse_args(argv)
     questions = load_questions()
@@ -212,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     header = ("size", "mode", "chunks", "ingest/s", "raw/s", "ratio", "start s", "RSS MB",
               f"RSS@{args.questions}", "c1 p50", "p95", "p99", "c8 p50", "p95", "p99", "c8 req/s", "err")  # fmt: skip
     rows = []
+    notes: list[str] = []
     for label in args.sizes.split(","):
         size = parse_size(label)
         for mode in args.modes.split(","):
@@ -224,8 +231,13 @@ def main(argv: list[str] | None = None) -> int:
                 url = chroma[1] if chroma else None
                 chunks, rate, raw = ingest_size(base / "data", corpus, url, size > args.embed_up_to)
                 print(f"{label} {mode}: ingested {chunks} chunks at {rate:.1f}/s", flush=True)
+                extra = (args.extra_concurrency,) if args.extra_concurrency else ()
                 m = serve_and_measure(
-                    env_for(base / "data", corpus, url), questions, args.questions, args.requests
+                    env_for(base / "data", corpus, url),
+                    questions,
+                    args.questions,
+                    args.requests,
+                    (1, 8, *extra),
                 )
             finally:
                 if chroma:
@@ -238,6 +250,13 @@ def main(argv: list[str] | None = None) -> int:
                    f"{m['c8_rps']:.1f}", int(m["c1_errors"] + m["c8_errors"]))  # fmt: skip
             rows.append(row)
             print(" | ".join(map(str, row)), flush=True)
+            if extra:
+                c = extra[0]
+                notes.append(
+                    f"{label} {mode}: concurrency {c}: {m[f'c{c}_rps']:.1f} req/s, p50 "
+                    f"{m[f'c{c}_p50']:.0f} ms, p99 {m[f'c{c}_p99']:.0f} ms, "
+                    f"{int(m[f'c{c}_errors'])} errors (concurrency 8: {m['c8_rps']:.1f} req/s)"
+                )
     print()
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
@@ -246,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"(latencies in ms over HTTP; RSS of the kb serve process; median of 1 run of {args.requests})"
     )
+    print("\n".join(notes))
     return 0
 
 

@@ -104,7 +104,8 @@ class Corpus:
         self._chunks = _Lru(CACHE_CHUNKS)
         self._units = _Lru(CACHE_CHUNKS)
         self._df = _Lru(200_000)
-        self._size: int | None = None
+        self._udf = _Lru(200_000)
+        self._units_total: int | None = None
 
     @property
     def store(self) -> Store:
@@ -116,7 +117,8 @@ class Corpus:
         self._chunks.clear()
         self._units.clear()
         self._df.clear()
-        self._size = None
+        self._udf.clear()
+        self._units_total = None
 
     def chunks(self, ids: list[str]) -> dict[str, ChunkRecord]:
         """The chunks with these ids that exist (cached, else read from Chroma)."""
@@ -174,11 +176,16 @@ class Corpus:
             found.update(fresh)
         return found
 
-    def size(self) -> int:
-        """Number of chunks in the lexical index (cached until the next change)."""
-        if self._size is None:
-            self._size = self.lexical.size()
-        return self._size
+    def unit_frequency(self, words: list[str]) -> tuple[int, dict[str, int]]:
+        """(number of units, unit frequency of each term), from the lexical index (cached)."""
+        found: dict[str, int] = self._udf.get_many(words)  # type: ignore[assignment]
+        missing = [w for w in set(words) if w not in found]
+        if missing or self._units_total is None:
+            total, fresh = self.lexical.unit_frequency(missing)
+            self._units_total = total
+            self._udf.put_many(fresh)  # type: ignore[arg-type]
+            found.update(fresh)
+        return self._units_total, found
 
 
 class _ChunksById(Mapping[str, ChunkRecord]):
@@ -202,7 +209,8 @@ class _ChunksById(Mapping[str, ChunkRecord]):
 
 
 class _Idf(Mapping[str, float]):
-    """`index.idf.get(term, 1.0)`: log(1 + N / df) over chunks, df read from the lexical index."""
+    """`index.idf.get(term, 1.0)`: log(1 + N / df) over the corpus' sentence units (as the
+    in-memory index computed it), N and df read from the lexical index."""
 
     def __init__(self, corpus: Corpus) -> None:
         self._corpus = corpus
@@ -211,10 +219,10 @@ class _Idf(Mapping[str, float]):
     def prefetch(self, words: set[str]) -> None:
         missing = [w for w in words if w not in self._known]
         if missing:
-            n = max(self._corpus.size(), 1)
-            for word, df in self._corpus.document_frequency(missing).items():
-                if df:
-                    self._known[word] = math.log(1 + n / df)
+            n, frequencies = self._corpus.unit_frequency(missing)
+            for word, df in frequencies.items():
+                if df > 0:
+                    self._known[word] = math.log(1 + max(n, 1) / df)
 
     def __getitem__(self, word: str) -> float:
         self.prefetch({word})

@@ -18,7 +18,7 @@ from typing import Any
 
 from bot.answer.classify import InitiativeClassifier
 from bot.answer.retrieve import VERSION_CHECK_SECONDS, Corpus, KnowledgeIndex
-from bot.runtime.lexical import repair
+from bot.runtime.lexical_repair import repair
 from bot.runtime.settings import Settings
 from bot.runtime.store import Store, reopen
 

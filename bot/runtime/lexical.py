@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any
@@ -21,7 +23,9 @@ from typing import Any
 from sqlalchemy import Engine, text
 
 from bot.runtime.database import engine_for
+from bot.runtime.lexical_schema import ensure_tables, match_expression, tsquery
 from bot.runtime.settings import Settings
+from bot.runtime.text import SECTION_SEP, units
 
 log = logging.getLogger(__name__)
 
@@ -70,21 +74,9 @@ def terms(text: str) -> list[str]:
 
 
 Row = tuple[str, str, str]  # (chunk_id, source, text)
-
-
-def _match_expression(words: Iterable[str]) -> str:
-    """An FTS5 query: any of the terms, each as a quoted phrase (terms may hold - or ')."""
-    return " OR ".join('"' + w.replace('"', "") + '"' for w in words)
-
-
-def _tsquery(words: Iterable[str]) -> str:
-    """A PostgreSQL tsquery: any of the terms; a term with - or ' is a phrase of its parts."""
-    parts = []
-    for word in words:
-        pieces = [p for p in re.split(r"[^a-z0-9]+", word) if p]
-        if pieces:
-            parts.append("(" + " <-> ".join(f"'{p}'" for p in pieces) + ")")
-    return " | ".join(parts)
+SCHEMA = "3"  # part of the table names: a new schema starts a new (self-repairing) index
+K1, B = 1.5, 0.75  # Lucene BM25, as bm25s (the in-memory index this replaced) scored
+CANDIDATES = 200  # the database's own ranking picks these; they are re-scored exactly
 
 
 class LexicalIndex:
@@ -99,11 +91,12 @@ class LexicalIndex:
         self.collection = collection or settings.collection
         self.engine: Engine = engine_for(settings)
         self.postgres = self.engine.dialect.name == "postgresql"
-        suffix = hashlib.sha1(self.collection.encode()).hexdigest()[:10]
+        suffix = hashlib.sha1(f"{SCHEMA}:{self.collection}".encode()).hexdigest()[:10]
         self._docs = f"kb_lex_{suffix}"
         self._fts = f"kb_lex_{suffix}_fts"
         self._vocab = f"kb_lex_{suffix}_vocab"
-        _ensure(self.engine, self._docs, self._fts, self._vocab, self.postgres)
+        self._udf = f"kb_lex_{suffix}_udf"
+        ensure_tables(self.engine, self._docs, self._fts, self._vocab, self._udf, self.postgres)
 
     # ------------------------------------------------------------------ writing
     def upsert(self, rows: Sequence[Row]) -> None:
@@ -114,18 +107,30 @@ class LexicalIndex:
             self._delete(conn, [r[0] for r in rows])
             for chunk_id, source, body in rows:
                 words = " ".join(terms(body))
+                bags = unit_bags(body)
+                self._count_units(conn, bags, +1)
+                params = {
+                    "c": chunk_id,
+                    "s": source,
+                    "t": words,
+                    "n": len(words.split()),
+                    "u": "|".join(" ".join(sorted(b)) for b in bags),
+                }
                 if self.postgres:
                     conn.execute(
                         text(
-                            f"INSERT INTO {self._docs} (chunk_id, source, terms, tsv) "
-                            "VALUES (:c, :s, :t, to_tsvector('simple', :t))"
+                            f"INSERT INTO {self._docs} (chunk_id, source, terms, length, units, "
+                            "tsv) VALUES (:c, :s, :t, :n, :u, to_tsvector('simple', :t))"
                         ),
-                        {"c": chunk_id, "s": source, "t": words},
+                        params,
                     )
                     continue
                 rowid = conn.execute(
-                    text(f"INSERT INTO {self._docs} (chunk_id, source) VALUES (:c, :s)"),
-                    {"c": chunk_id, "s": source},
+                    text(
+                        f"INSERT INTO {self._docs} (chunk_id, source, terms, length, units) "
+                        "VALUES (:c, :s, :t, :n, :u)"
+                    ),
+                    params,
                 ).lastrowid
                 conn.execute(
                     text(f"INSERT INTO {self._fts} (rowid, terms) VALUES (:r, :t)"),
@@ -153,6 +158,7 @@ class LexicalIndex:
         """Empty the index (e.g. `kb ingest --rebuild`)."""
         with self.engine.begin() as conn:
             conn.execute(text(f"DELETE FROM {self._docs}"))
+            conn.execute(text(f"DELETE FROM {self._udf}"))
             if not self.postgres:
                 conn.execute(text(f"DELETE FROM {self._fts}"))
 
@@ -161,6 +167,12 @@ class LexicalIndex:
             batch = chunk_ids[start : start + 500]
             marks = ", ".join(f":i{n}" for n in range(len(batch)))
             params = {f"i{n}": cid for n, cid in enumerate(batch)}
+            old = conn.execute(
+                text(f"SELECT units FROM {self._docs} WHERE chunk_id IN ({marks})"), params
+            )
+            for (packed,) in old:
+                bags = [set(b.split()) for b in str(packed).split("|")] if packed else []
+                self._count_units(conn, bags, -1)
             if not self.postgres:
                 conn.execute(
                     text(
@@ -173,28 +185,55 @@ class LexicalIndex:
 
     # ------------------------------------------------------------------ reading
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
-        """The `k` best chunks for `query` by BM25, best first, as `(chunk_id, score > 0)`."""
-        words = sorted(set(terms(query)))
-        if not words or k <= 0:
+        """The `k` best chunks for `query` by BM25, best first, as `(chunk_id, score > 0)`.
+
+        The database's full-text index finds the best `CANDIDATES` chunks by its own ranking
+        (FTS5's bm25 has fixed parameters and clamps the IDF of common terms to ~0; ts_rank is
+        not BM25); those are re-scored with Lucene BM25 from the stored terms, chunk lengths
+        and document frequencies, so rankings match the BM25 kb was tuned with.
+        """
+        words = [w for w in terms(query)]
+        unique = sorted(set(words))
+        if not unique or k <= 0:
             return []
         with self.engine.connect() as conn:
             if self.postgres:
                 rows = conn.execute(
                     text(
-                        f"SELECT chunk_id, ts_rank(tsv, q) AS score FROM {self._docs}, "
-                        "to_tsquery('simple', :q) q WHERE tsv @@ q ORDER BY score DESC LIMIT :k"
+                        f"SELECT chunk_id, terms, length FROM {self._docs}, "
+                        "totsquery('simple', :q) q WHERE tsv @@ q "
+                        "ORDER BY ts_rank(tsv, q) DESC LIMIT :m"
                     ),
-                    {"q": _tsquery(words), "k": k},
-                )
+                    {"q": tsquery(unique), "m": max(k, CANDIDATES)},
+                ).all()
             else:
                 rows = conn.execute(
                     text(
-                        f"SELECT d.chunk_id, -f.rank FROM {self._fts} f JOIN {self._docs} d "
-                        f"ON d.id = f.rowid WHERE {self._fts} MATCH :q ORDER BY f.rank LIMIT :k"
+                        f"SELECT d.chunk_id, d.terms, d.length FROM {self._fts} f "
+                        f"JOIN {self._docs} d ON d.id = f.rowid WHERE {self._fts} MATCH :q "
+                        "ORDER BY f.rank LIMIT :m"
                     ),
-                    {"q": _match_expression(words), "k": k},
-                )
-            return [(str(cid), float(score)) for cid, score in rows if score and score > 0]
+                    {"q": match_expression(unique), "m": max(k, CANDIDATES)},
+                ).all()
+            if not rows:
+                return []
+            n, avgdl = conn.execute(text(f"SELECT count(*), avg(length) FROM {self._docs}")).one()
+        df = self.document_frequency(unique)
+        idf = {w: math.log(1 + (n - df[w] + 0.5) / (df[w] + 0.5)) for w in unique if df[w]}
+        avgdl = float(avgdl or 1.0)
+        scored = []
+        for chunk_id, body, length in rows:
+            counts = Counter(str(body).split())
+            norm = K1 * (1 - B + B * float(length or 0) / avgdl)
+            score = sum(
+                idf[w] * counts[w] * (K1 + 1) / (counts[w] + norm)
+                for w in words
+                if w in idf and counts[w]
+            )
+            if score > 0:
+                scored.append((str(chunk_id), score))
+        scored.sort(key=lambda pair: (-pair[1], pair[0]))
+        return scored[:k]
 
     def document_frequency(self, words: Iterable[str]) -> dict[str, int]:
         """In how many chunks each term (an output of `terms()`) occurs."""
@@ -202,12 +241,12 @@ class LexicalIndex:
         with self.engine.connect() as conn:
             for word in set(words):
                 if self.postgres:
-                    query = _tsquery([word])
+                    query = tsquery([word])
                     n = (
                         conn.execute(
                             text(
                                 f"SELECT count(*) FROM {self._docs} "
-                                "WHERE tsv @@ to_tsquery('simple', :q)"
+                                "WHERE tsv @@ totsquery('simple', :q)"
                             ),
                             {"q": query},
                         ).scalar()
@@ -221,10 +260,34 @@ class LexicalIndex:
                 else:
                     n = conn.execute(
                         text(f"SELECT count(*) FROM {self._fts} WHERE {self._fts} MATCH :q"),
-                        {"q": _match_expression([word])},
+                        {"q": match_expression([word])},
                     ).scalar()
                 out[word] = int(n or 0)
         return out
+
+    def _count_units(self, conn: Any, bags: list[set[str]], sign: int) -> None:
+        counts = Counter(t for bag in bags for t in bag)
+        counts[""] = len(bags)  # the row with the empty term holds the number of units
+        conn.execute(
+            text(
+                f"INSERT INTO {self._udf} (term, df) VALUES (:t, :d) ON CONFLICT (term) "
+                f"DO UPDATE SET df = {self._udf}.df + excluded.df"
+            ),
+            [{"t": t, "d": sign * n} for t, n in counts.items()],
+        )
+
+    def unit_frequency(self, words: Iterable[str]) -> tuple[int, dict[str, int]]:
+        """(number of sentence units, in how many units each term occurs); a unit's terms
+        include its section's and, for a table row, its header's (as sentence scoring sees)."""
+        wanted = sorted(set(words) | {""})
+        marks = ", ".join(f":w{n}" for n in range(len(wanted)))
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                text(f"SELECT term, df FROM {self._udf} WHERE term IN ({marks})"),
+                {f"w{n}": w for n, w in enumerate(wanted)},
+            )
+            found = {str(t): int(d) for t, d in rows}
+        return found.pop("", 0), {w: found.get(w, 0) for w in wanted if w}
 
     def size(self) -> int:
         """Number of indexed chunks."""
@@ -248,74 +311,11 @@ class LexicalIndex:
             return {str(r[0]) for r in conn.execute(text(f"SELECT chunk_id FROM {self._docs}"))}
 
 
-_ensured: set[tuple[str, str]] = set()
-
-
-def _ensure(engine: Engine, docs: str, fts: str, vocab: str, postgres: bool) -> None:
-    """Create the index tables once per process (idempotent across processes)."""
-    key = (str(engine.url), docs)
-    if key in _ensured:
-        return
-    with engine.begin() as conn:
-        if postgres:
-            conn.execute(
-                text(
-                    f"CREATE TABLE IF NOT EXISTS {docs} (id BIGSERIAL PRIMARY KEY, "
-                    "chunk_id TEXT NOT NULL UNIQUE, source TEXT NOT NULL, terms TEXT NOT NULL, "
-                    "tsv TSVECTOR NOT NULL)"
-                )
-            )
-            conn.execute(text(f"CREATE INDEX IF NOT EXISTS {docs}_tsv ON {docs} USING GIN (tsv)"))
-        else:
-            conn.execute(
-                text(
-                    f"CREATE TABLE IF NOT EXISTS {docs} (id INTEGER PRIMARY KEY, "
-                    "chunk_id TEXT NOT NULL UNIQUE, source TEXT NOT NULL)"
-                )
-            )
-            conn.execute(text(f"CREATE VIRTUAL TABLE IF NOT EXISTS {fts} USING fts5(terms)"))
-            conn.execute(
-                text(f"CREATE VIRTUAL TABLE IF NOT EXISTS {vocab} USING fts5vocab({fts}, row)")
-            )
-        conn.execute(text(f"CREATE INDEX IF NOT EXISTS {docs}_source ON {docs} (source)"))
-    _ensured.add(key)
-
-
-def repair(index: LexicalIndex, collection: Any, page: int = 5000) -> int:
-    """Bring the lexical index in line with the Chroma collection in one paged pass: index
-    chunks it lacks, drop chunks Chroma no longer has. For an index written before the lexical
-    index existed or by a writer that skipped it; run in the background, never in a request.
-    Returns the number of chunks changed."""
-    from bot.runtime.store import paged_get
-    from bot.runtime.text import contextual_text
-
-    known = index.chunk_ids()
-    seen: set[str] = set()
-    offset, changed = 0, 0
-    while True:
-        got = collection.get(include=["metadatas"], limit=page, offset=offset)
-        ids = list(got["ids"])
-        seen.update(ids)
-        missing = [cid for cid in ids if cid not in known]
-        if missing:
-            full = paged_get(collection, ids=missing, include=["documents", "metadatas"], page=page)
-            rows = [
-                (cid, str(m.get("source", "")), contextual_text(str(m.get("title", "")), str(m.get("section", "")), doc or ""))
-                for cid, doc, m in zip(full["ids"], full["documents"], full["metadatas"], strict=True)
-                if m is not None
-            ]  # fmt: skip
-            index.upsert(rows)
-            changed += len(rows)
-        if len(ids) < page:
-            break
-        offset += len(ids)
-    extra = known - seen
-    if extra:
-        # Confirm with Chroma: an ingest may have added these after our pass read its page.
-        still = set(paged_get(collection, ids=sorted(extra), include=[], page=page)["ids"])
-        gone = sorted(extra - still)
-        index.delete(gone)
-        changed += len(gone)
-    if changed:
-        log.info("lexical index repaired: %d chunks changed", changed)
-    return changed
+def unit_bags(body: str) -> list[set[str]]:
+    """The term sets of a chunk's quotable units, from its indexed text (title › section line,
+    then the chunk): each unit's words plus its section's, a table row's plus its header's."""
+    head, _, chunk = body.partition("\n")
+    section = head.split(SECTION_SEP, 1)[1] if SECTION_SEP in head else ""
+    found = [u for u in units(chunk) if u.kind != "heading"]
+    header = next((u.text for u in found if u.kind == "row"), "")
+    return [set(terms(f"{section} {u.text} {header if u.kind == 'row' else ''}")) for u in found]

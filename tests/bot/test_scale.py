@@ -59,12 +59,15 @@ def test_lexical_index_follows_add_change_and_delete(tmp_path: Path) -> None:
     assert lexical.document_frequency(["kiwi", "mango"]) == {"kiwi": 1, "mango": 0}
 
 
+TEAMS = "alder birch cedar dogwood elm fir ginkgo hazel iris juniper kapok larch".split()
+
+
 def _many_chunk_corpus(corpus: Path, documents: int) -> None:
     corpus.mkdir()
-    for i in range(documents):
+    for i, team in enumerate(TEAMS[:documents]):
         (corpus / f"doc{i:02d}.txt").write_text(
-            f"Topic {i}\n\nDocument number {i} describes the quarterly plan for team {i}. "
-            f"Team {i} reviews its vendor contracts every quarter.\n"
+            f"Topic {team.title()}\n\nThis document describes the quarterly plan of the {team} "
+            f"team. The {team} team reviews its vendor contracts every {i + 2} weeks.\n"
         )
 
 
@@ -106,5 +109,6 @@ def test_a_running_bot_repairs_a_lexical_index_that_disagrees_with_chroma(
     coll = bot.store.collection()
     assert coll is not None and lexical.size() == coll.count()
     assert len(lexical.search("quarterly plan", 10)) == 6
-    answer = bot.answer("How often does team 3 review its vendor contracts?")
+    answer = bot.answer("How often does the dogwood team review its vendor contracts?")
     assert not answer.abstained and answer.citations[0].source == "corpus/doc03.txt"
+    assert "every 5 weeks" in answer.answer
