@@ -59,7 +59,20 @@ def test_lexical_index_follows_add_change_and_delete(tmp_path: Path) -> None:
     assert lexical.document_frequency(["kiwi", "mango"]) == {"kiwi": 1, "mango": 0}
 
 
-TEAMS = "alder birch cedar dogwood elm fir ginkgo hazel iris juniper kapok larch".split()
+TEAMS = [
+    "alder",
+    "birch",
+    "cedar",
+    "dogwood",
+    "elm",
+    "fir",
+    "ginkgo",
+    "hazel",
+    "iris",
+    "juniper",
+    "kapok",
+    "larch",
+]
 
 
 def _many_chunk_corpus(corpus: Path, documents: int) -> None:
