@@ -28,8 +28,8 @@ class Evidence:
 def best_unit_similarity(vectors: np.ndarray, index: KnowledgeIndex) -> np.ndarray:
     """Each vector's cosine similarity to its nearest sentence unit of the corpus, through
     Chroma's vector index of the units collection (one query for all readings)."""
-    coll = index.corpus.store.units()
-    if coll is None or not len(vectors):
+    coll, count = index.corpus.handle("units")
+    if coll is None or not count or not len(vectors):
         return np.zeros(len(vectors))
     try:
         result = coll.query(

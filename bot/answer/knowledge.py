@@ -14,6 +14,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -21,7 +22,8 @@ from bot.runtime.lexical import LexicalIndex, terms
 from bot.runtime.store import Store, paged_get
 from bot.runtime.text import contextual_text
 
-CACHE_CHUNKS = 20_000  # bounded: a few MB of text and sentence vectors
+CACHE_CHUNKS = 20_000  # chunk texts: ~2 KB each, ~40 MB at most
+CACHE_UNITS = 2_000  # chunks' sentence vectors: ~15 KB per chunk, ~30 MB at most
 
 
 @dataclass(frozen=True)
@@ -102,10 +104,11 @@ class Corpus:
         self.lexical = lexical
         self.page = page
         self._chunks = _Lru(CACHE_CHUNKS)
-        self._units = _Lru(CACHE_CHUNKS)
+        self._units = _Lru(CACHE_UNITS)
         self._df = _Lru(200_000)
         self._udf = _Lru(200_000)
         self._units_total: int | None = None
+        self._handles: dict[str, tuple[Store, Any, int]] = {}
 
     @property
     def store(self) -> Store:
@@ -119,12 +122,26 @@ class Corpus:
         self._df.clear()
         self._udf.clear()
         self._units_total = None
+        self._handles = {}
+
+    def handle(self, kind: str) -> tuple[Any, int]:
+        """(collection, its record count) for "chunks" or "units", or (None, 0); opened once
+        per store and ingest (opening one is a catalogue read, ~10 ms on a busy machine)."""
+        store = self.store
+        cached = self._handles.get(kind)
+        if cached is not None and cached[0] is store:
+            return cached[1], cached[2]
+        coll = store.collection() if kind == "chunks" else store.units()
+        count = coll.count() if coll is not None else 0
+        if coll is not None:
+            self._handles = {**self._handles, kind: (store, coll, count)}
+        return coll, count
 
     def chunks(self, ids: list[str]) -> dict[str, ChunkRecord]:
         """The chunks with these ids that exist (cached, else read from Chroma)."""
         found: dict[str, ChunkRecord] = self._chunks.get_many(ids)  # type: ignore[assignment]
         missing = [cid for cid in dict.fromkeys(ids) if cid not in found]
-        coll = self.store.collection() if missing else None
+        coll = self.handle("chunks")[0] if missing else None
         if coll is not None:
             got = paged_get(coll, ids=missing, include=["documents", "metadatas"], page=self.page)
             fresh = {
@@ -144,7 +161,7 @@ class Corpus:
         """Each chunk's quotable units with their vectors, in order."""
         found: dict[str, list[_Unit]] = self._units.get_many(chunk_ids)  # type: ignore[assignment]
         missing = [cid for cid in dict.fromkeys(chunk_ids) if cid not in found]
-        coll = self.store.units() if missing else None
+        coll = self.handle("units")[0] if missing else None
         if coll is not None:
             fresh: dict[str, list[_Unit]] = {cid: [] for cid in missing}
             for start in range(0, len(missing), 500):
@@ -215,14 +232,17 @@ class _Idf(Mapping[str, float]):
     def __init__(self, corpus: Corpus) -> None:
         self._corpus = corpus
         self._known: dict[str, float] = {}
+        self._absent: set[str] = set()
 
     def prefetch(self, words: set[str]) -> None:
-        missing = [w for w in words if w not in self._known]
+        missing = [w for w in words if w not in self._known and w not in self._absent]
         if missing:
             n, frequencies = self._corpus.unit_frequency(missing)
             for word, df in frequencies.items():
                 if df > 0:
                     self._known[word] = math.log(1 + max(n, 1) / df)
+                else:
+                    self._absent.add(word)
 
     def __getitem__(self, word: str) -> float:
         self.prefetch({word})

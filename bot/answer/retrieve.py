@@ -56,10 +56,10 @@ class HybridRetriever:
         self.weights = weights or Weights()
 
     def _dense(self, query_vector: np.ndarray, pool: int) -> dict[str, tuple[float, ChunkRecord]]:
-        coll = self.corpus.store.collection()
+        coll, count = self.corpus.handle("chunks")
         if coll is None:
             return {}
-        n = min(pool, coll.count())
+        n = min(pool, count)
         if n <= 0:
             return {}
         result = coll.query(
