@@ -201,7 +201,7 @@ class LexicalIndex:
                 rows = conn.execute(
                     text(
                         f"SELECT chunk_id, terms, length FROM {self._docs}, "
-                        "totsquery('simple', :q) q WHERE tsv @@ q "
+                        "to_tsquery('simple', :q) q WHERE tsv @@ q "
                         "ORDER BY ts_rank(tsv, q) DESC LIMIT :m"
                     ),
                     {"q": tsquery(unique), "m": max(k, CANDIDATES)},
@@ -246,7 +246,7 @@ class LexicalIndex:
                         conn.execute(
                             text(
                                 f"SELECT count(*) FROM {self._docs} "
-                                "WHERE tsv @@ totsquery('simple', :q)"
+                                "WHERE tsv @@ to_tsquery('simple', :q)"
                             ),
                             {"q": query},
                         ).scalar()
