@@ -15,6 +15,7 @@ import hashlib
 import logging
 import math
 import re
+import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
@@ -76,6 +77,7 @@ def terms(text: str) -> list[str]:
 Row = tuple[str, str, str]  # (chunk_id, source, text)
 SCHEMA = "3"  # part of the table names: a new schema starts a new (self-repairing) index
 K1, B = 1.5, 0.75  # Lucene BM25, as bm25s (the in-memory index this replaced) scored
+STATS_SECONDS = 2.0
 CANDIDATES = 200  # the database's own ranking picks these; they are re-scored exactly
 
 
@@ -97,6 +99,10 @@ class LexicalIndex:
         self._vocab = f"kb_lex_{suffix}_vocab"
         self._udf = f"kb_lex_{suffix}_udf"
         ensure_tables(self.engine, self._docs, self._fts, self._vocab, self._udf, self.postgres)
+        # BM25 statistics (N, mean length, document frequencies) for STATS_SECONDS: they move
+        # slowly with ingests and cost a query per term; matches always come fresh from the index.
+        self._stats: tuple[float, int, float] | None = None
+        self._df: dict[str, int] = {}
 
     # ------------------------------------------------------------------ writing
     def upsert(self, rows: Sequence[Row]) -> None:
@@ -217,10 +223,19 @@ class LexicalIndex:
                 ).all()
             if not rows:
                 return []
-            n, avgdl = conn.execute(text(f"SELECT count(*), avg(length) FROM {self._docs}")).one()
-        df = self.document_frequency(unique)
+            now = time.monotonic()
+            if self._stats is None or now - self._stats[0] > STATS_SECONDS:
+                n, avgdl = conn.execute(
+                    text(f"SELECT count(*), avg(length) FROM {self._docs}")
+                ).one()
+                self._stats, self._df = (now, int(n), float(avgdl or 1.0)), {}
+            _, n, avgdl = self._stats
+        df = self._df
+        missing = [w for w in unique if w not in df]
+        if missing:
+            df = {**df, **self.document_frequency(missing)}
+            self._df = df
         idf = {w: math.log(1 + (n - df[w] + 0.5) / (df[w] + 0.5)) for w in unique if df[w]}
-        avgdl = float(avgdl or 1.0)
         scored = []
         for chunk_id, body, length in rows:
             counts = Counter(str(body).split())
