@@ -9,6 +9,7 @@ matrix, so the cost of a question does not grow with the corpus.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from collections import OrderedDict
@@ -21,6 +22,8 @@ import numpy as np
 from bot.runtime.lexical import LexicalIndex, terms
 from bot.runtime.store import Store, paged_get
 from bot.runtime.text import contextual_text
+
+log = logging.getLogger(__name__)
 
 CACHE_CHUNKS = 20_000  # chunk texts: ~2 KB each, ~40 MB at most
 CACHE_UNITS = 2_000  # chunks' sentence vectors: ~15 KB per chunk, ~30 MB at most
@@ -143,7 +146,14 @@ class Corpus:
         missing = [cid for cid in dict.fromkeys(ids) if cid not in found]
         coll = self.handle("chunks")[0] if missing else None
         if coll is not None:
-            got = paged_get(coll, ids=missing, include=["documents", "metadatas"], page=self.page)
+            try:
+                got = paged_get(
+                    coll, ids=missing, include=["documents", "metadatas"], page=self.page
+                )
+            except Exception as exc:  # e.g. "Error finding id" while another process ingests
+                log.warning("reading chunks failed, answering without them: %s", exc)
+                self._handles = {}
+                return found
             fresh = {
                 cid: chunk_from(cid, doc, meta)
                 for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
@@ -164,24 +174,33 @@ class Corpus:
         coll = self.handle("units")[0] if missing else None
         if coll is not None:
             fresh: dict[str, list[_Unit]] = {cid: [] for cid in missing}
-            for start in range(0, len(missing), 500):
-                got = coll.get(
-                    where={"chunk_id": {"$in": missing[start : start + 500]}},
-                    include=["documents", "metadatas", "embeddings"],  # type: ignore[list-item]
-                )
-                vectors = got["embeddings"] if got["embeddings"] is not None else []
-                for doc, meta, vec in zip(
-                    got["documents"] or [], got["metadatas"] or [], vectors, strict=True
-                ):
-                    fresh.setdefault(str(meta["chunk_id"]), []).append(
-                        (doc or "", str(meta.get("kind", "sentence")), int(meta["position"]),  # type: ignore[call-overload]
-                         np.asarray(vec, dtype=np.float32))
-                    )  # fmt: skip
+            try:
+                self._read_units(coll, missing, fresh)
+            except Exception as exc:  # e.g. "Error finding id" while another process ingests
+                log.warning("reading sentence units failed, answering without them: %s", exc)
+                self._handles = {}
+                return found
             for rows in fresh.values():
                 rows.sort(key=lambda u: u[2])
             self._units.put_many(fresh)  # type: ignore[arg-type]
             found.update(fresh)
         return found
+
+    @staticmethod
+    def _read_units(coll: Any, missing: list[str], fresh: dict[str, list[_Unit]]) -> None:
+        for start in range(0, len(missing), 500):
+            got = coll.get(
+                where={"chunk_id": {"$in": missing[start : start + 500]}},
+                include=["documents", "metadatas", "embeddings"],
+            )
+            vectors = got["embeddings"] if got["embeddings"] is not None else []
+            for doc, meta, vec in zip(
+                got["documents"] or [], got["metadatas"] or [], vectors, strict=True
+            ):
+                fresh.setdefault(str(meta["chunk_id"]), []).append(
+                    (doc or "", str(meta.get("kind", "sentence")), int(meta["position"]),
+                     np.asarray(vec, dtype=np.float32))
+                )  # fmt: skip
 
     def document_frequency(self, words: list[str]) -> dict[str, int]:
         """Chunk frequency of each term, from the lexical index (cached)."""

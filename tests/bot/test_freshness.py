@@ -88,10 +88,15 @@ def serve_through_an_ingest(settings: Settings) -> None:
             done = ingest_in_another_process(settings)
             assert done.returncode == 0, done.stderr
             deadline = time.monotonic() + 30
+            wanted = {"corpus/a.txt", "corpus/b.txt"}  # the deleted document is gone
             while True:
                 after = client.post("/ask", json={"question": ZEBRA_Q})
                 assert after.status_code == 200
-                if not after.json()["abstained"] or time.monotonic() > deadline:
+                listed = client.get("/sources").json()["sources"]
+                sources = {s["source"] for s in listed}
+                if (not after.json()["abstained"] and sources == wanted) or (
+                    time.monotonic() > deadline
+                ):
                     break
                 time.sleep(0.3)
         finally:
@@ -101,8 +106,7 @@ def serve_through_an_ingest(settings: Settings) -> None:
         assert not answer["abstained"]
         assert "three quotes" in answer["answer"]
         assert answer["citations"][0]["source"] == "corpus/b.txt"
-        sources = {s["source"] for s in client.get("/sources").json()["sources"]}
-        assert sources == {"corpus/a.txt", "corpus/b.txt"}  # the deleted document is gone
+        assert sources == wanted
         assert statuses and set(statuses) == {200}, statuses
 
 
