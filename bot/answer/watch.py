@@ -48,6 +48,7 @@ class IndexWatcher:
         self._classifier: tuple[InitiativeClassifier, KnowledgeIndex] | None = None
         self._version: object = None
         self._apart = 0  # consecutive checks at which lexical and Chroma counts differed
+        self._last_count = -1
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -103,15 +104,19 @@ class IndexWatcher:
                 self._classifier = built
 
     def _check_lexical(self, force: bool = False) -> None:
-        """Repair the lexical index when it disagrees with Chroma on two checks in a row
-        (one disagreement is normal while an ingest is between its two writes)."""
+        """Repair the lexical index when it disagrees with Chroma on two checks in a row with
+        Chroma's count unchanged and no ingest running here (during an ingest Chroma runs one
+        batch ahead of the lexical index, and the ingest itself brings them together)."""
         try:
             coll = self.store.collection()
             if coll is None:
                 return
-            apart = coll.count() != self._corpus.lexical.size()
-            self._apart = self._apart + 1 if apart else 0
-            if apart and (force or self._apart >= 2):
+            count = coll.count()
+            apart = count != self._corpus.lexical.size()
+            steady = count == self._last_count
+            self._last_count = count
+            self._apart = self._apart + 1 if apart and steady else 0
+            if apart and (force or self._apart >= 2) and not self._ingest_running():
                 started = time.perf_counter()
                 if repair(self._corpus.lexical, coll, self.settings.read_page_size):
                     self._corpus.clear()
@@ -121,6 +126,21 @@ class IndexWatcher:
                 self._apart = 0
         except Exception as exc:
             log.warning("lexical index check failed: %s", exc)
+
+    def _ingest_running(self) -> bool:
+        """Whether an ingest holds this data dir's ingest lock right now."""
+        from filelock import FileLock, Timeout
+
+        path = self.settings.data_dir / "ingest.lock"
+        if not path.exists():
+            return False
+        lock = FileLock(str(path))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            return True
+        lock.release()
+        return False
 
     # ------------------------------------------------------------------ what requests read
     def _load_sources(self) -> list[dict[str, Any]]:
