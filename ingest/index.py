@@ -26,6 +26,7 @@ from typing import Any
 from chromadb.api.models.Collection import Collection
 from filelock import FileLock, Timeout
 
+from bot.runtime.lexical import LexicalIndex
 from bot.runtime.settings import Settings
 from bot.runtime.store import Store, paged_get
 from ingest.chunk import Chunk, chunk_text
@@ -189,7 +190,7 @@ def _batched(items: list[Any], size: int) -> Iterable[list[Any]]:
         yield items[start : start + size]
 
 
-def _write(store: Store, registry: Registry, group: list[_Work]) -> int:
+def _write(store: Store, registry: Registry, lexical: LexicalIndex, group: list[_Work]) -> int:
     """Embed and write a group of whole documents; returns the number of chunks embedded.
 
     Order matters for crash safety: the registry says 'writing' before Chroma is touched and
@@ -226,6 +227,9 @@ def _write(store: Store, registry: Registry, group: list[_Work]) -> int:
             embeddings=chunk_vecs[part],  # type: ignore[arg-type]
             metadatas=[_metadata(todo[i][1], todo[i][0].doc, todo[i][0].doc_hash, len(todo[i][0].chunks)) for i in part],  # type: ignore[misc]
         )  # fmt: skip
+        # The lexical index holds what a chunk is embedded with (its first line, title ›
+        # section, feeds the sentence-level term counts).
+        lexical.upsert([(todo[i][1].id, todo[i][1].source, todo[i][1].embed_text()) for i in part])
     # Chunks whose text did not change keep their vectors but take the new fingerprint, so the
     # next run sees the document as unchanged (not "updated, embedded 0" forever).
     kept = [(w, c) for w in group for c in w.chunks if c.id in w.old_ids]
@@ -234,11 +238,13 @@ def _write(store: Store, registry: Registry, group: list[_Work]) -> int:
             ids=[c.id for _, c in part],
             metadatas=[_metadata(c, w.doc, w.doc_hash, len(w.chunks)) for w, c in part],  # type: ignore[misc]
         )
+        lexical.upsert([(c.id, c.source, c.embed_text()) for _, c in part])  # repairs a crash too
     for w in group:
         new_ids = [c.id for c in w.chunks]
         stale = sorted(w.old_ids - set(new_ids))
         if stale:
             collection.delete(ids=stale)
+            lexical.delete(stale)
         if stale or len(w.old_ids) < len(new_ids):  # also sweeps units a crash left behind
             units_coll.delete(
                 where={"$and": [{"source": w.doc.source}, {"chunk_id": {"$nin": new_ids}}]}
@@ -247,7 +253,9 @@ def _write(store: Store, registry: Registry, group: list[_Work]) -> int:
     return len(todo)
 
 
-def _delete_sources(store: Store, registry: Registry, sources: list[str]) -> None:
+def _delete_sources(
+    store: Store, registry: Registry, lexical: LexicalIndex, sources: list[str]
+) -> None:
     """Remove documents from both collections, then from the registry (in that order, so a
     crash in between leaves a row that the next prune deletes again)."""
     collection = store.collection(create=True)
@@ -256,6 +264,8 @@ def _delete_sources(store: Store, registry: Registry, sources: list[str]) -> Non
     for part in _batched(sources, 100):
         collection.delete(where={"source": {"$in": part}})
         units_coll.delete(where={"source": {"$in": part}})
+    for source in sources:
+        lexical.delete_source(source)
     registry.forget(sources)
 
 
@@ -311,9 +321,11 @@ def ingest(
     corpus_root = settings.corpus_dir.resolve()
     with ingest_lock(settings):
         registry = Registry(settings)
+        lexical = LexicalIndex(settings, store.name)
         if rebuild:
             store.drop()
             registry.clear()
+            lexical.clear()
         collection = store.collection(create=True)
         assert collection is not None
         entries = registry.all()
@@ -385,12 +397,12 @@ def ingest(
         for n, w in enumerate(work):
             group.append(w)
             if sum(len(g.chunks) for g in group) >= EMBED_BATCH or n == len(work) - 1:
-                report.embedded += _write(store, registry, group)
+                report.embedded += _write(store, registry, lexical, group)
                 group = []
                 if progress:
                     progress("embed", report.embedded, total)
         if gone:
-            _delete_sources(store, registry, gone)
+            _delete_sources(store, registry, lexical, gone)
         if work or gone:
             _stamp(collection)  # an ingest that changed nothing changes nothing readers see
     report.seconds = time.perf_counter() - started
@@ -411,6 +423,7 @@ def remove(paths: Iterable[Path], settings: Settings, store: Store) -> list[str]
     """
     with ingest_lock(settings):
         registry = Registry(settings)
+        lexical = LexicalIndex(settings, store.name)
         entries = registry.all()
         collection = store.collection()
         held = set(_existing(collection)) if collection is not None else set()
@@ -429,7 +442,7 @@ def remove(paths: Iterable[Path], settings: Settings, store: Store) -> list[str]
                 ):
                     wanted.add(source)
         if wanted:
-            _delete_sources(store, registry, sorted(wanted))
+            _delete_sources(store, registry, lexical, sorted(wanted))
             if collection is not None:
                 _stamp(collection)
     return sorted(wanted)

@@ -50,12 +50,11 @@ def is_initiative(bot: KnowledgeBot, text: str, classifier: InitiativeClassifier
 
 
 def _index_within(bot: KnowledgeBot, dl: Deadline) -> tuple[KnowledgeIndex, str | None]:
-    """The current index, or the one in memory (and why) when the store does not answer."""
+    """A working set over the index, or (and why) none is to be had within the deadline."""
     try:
         return bot._wait(bot.index, dl, "the vector store"), None
     except DeadlineExceeded as exc:
-        assert bot._last_index is not None
-        return bot._last_index, exc.reason  # classify from the index in memory
+        return bot.index(), exc.reason
 
 
 def _classify_local(
@@ -75,7 +74,7 @@ def _classify_llm(bot: KnowledgeBot, initiative: str, dl: Deadline) -> Answer:
         "the vector store",
     )
     result, kept = bot._llm_client().classify(initiative, hits, dl)
-    index = bot._last_index or bot.index()
+    index = bot.index()
     rationale, citations = checked_rationale(result.rationale, kept, index, bot.embed)
     return classification_answer(
         initiative, result.label, result.confidence, rationale, citations, "openai"

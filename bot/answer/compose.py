@@ -48,23 +48,24 @@ def weighted_overlap(
 def score_units(
     question: str, qvec: np.ndarray, hits: list[Hit], index: KnowledgeIndex
 ) -> list[Scored]:
-    """Quotable units scored against the question, best first.
+    """Quotable units of the retrieved chunks scored against the question, best first.
 
-    Every unit of the corpus is a candidate (the corpus is small and the vectors are in
-    memory); units of the retrieved chunks get a prior from the fused chunk ranking.
+    Only the retrieved chunks' units are candidates (read from the units collection by chunk
+    id), so the cost does not grow with the corpus; each gets a prior from the fused ranking.
     """
-    if not hits or not index.units:
+    candidates = index.load_units([h.chunk.id for h in hits]) if hits else []
+    if not candidates:
         return []
     qterms = set(terms(question))
     semantic = index.unit_vectors @ qvec
     hit_of = {h.chunk.id: h for h in hits}
     top_fused = hits[0].fused or 1.0
     headers = {}
-    for unit in index.units:
+    for unit in candidates:
         if unit.kind == "row" and unit.chunk_id not in headers:
             headers[unit.chunk_id] = unit.row
     out: list[Scored] = []
-    for unit in index.units:
+    for unit in candidates:
         if unit.kind == "heading" or headers.get(unit.chunk_id) == unit.row:
             continue  # headings and table headers are not answers
         if len(unit.text.split()) < 4 or unit.text.endswith("?"):

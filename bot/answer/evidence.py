@@ -3,6 +3,7 @@ best, and how strongly (the score that decides whether to answer or abstain)."""
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 
@@ -15,6 +16,8 @@ from bot.runtime.text import sentences
 
 SUPPORT_HITS = 3  # the passages whose words must carry the question's specific ask
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class Evidence:
@@ -25,20 +28,37 @@ class Evidence:
     score: float
 
 
+def best_unit_similarity(vectors: np.ndarray, index: KnowledgeIndex) -> np.ndarray:
+    """Each vector's cosine similarity to its nearest sentence unit of the corpus, through
+    Chroma's vector index of the units collection (one query for all readings)."""
+    coll, count = index.corpus.handle("units")
+    if coll is None or not count or not len(vectors):
+        return np.zeros(len(vectors))
+    try:
+        result = coll.query(
+            query_embeddings=np.asarray(vectors).tolist(),
+            n_results=1,
+            include=["distances"],  # type: ignore[list-item]
+        )
+    except Exception as exc:  # empty collection, or another process mid-ingest
+        log.warning("sentence search failed: %s", exc)
+        return np.zeros(len(vectors))
+    distances = result["distances"] or []
+    return np.asarray([1.0 - float(d[0]) if d else 0.0 for d in distances])
+
+
 def weigh_readings(
     readings: list[str], vectors: np.ndarray, index: KnowledgeIndex, calibration: Calibration
 ) -> Evidence:
     """The reading with the strongest evidence: its best sentence match plus how many of its
     terms the corpus knows at all."""
-    best_unit = (
-        (vectors @ index.unit_vectors.T).max(axis=1)
-        if len(index.units)
-        else np.zeros(len(readings))
-    )
+    best_unit = best_unit_similarity(vectors, index)
+    all_terms = {t for reading in readings for t in terms(reading)}
+    known = {t for t, df in index.corpus.document_frequency(sorted(all_terms)).items() if df}
     scores = []
     for reading, unit_score in zip(readings, best_unit, strict=True):
         qterms = set(terms(reading))
-        coverage = len(qterms & index.bm25.vocabulary) / len(qterms) if qterms else 0.0
+        coverage = len(qterms & known) / len(qterms) if qterms else 0.0
         scores.append(float(unit_score) + calibration.lexical_weight * (coverage - 1.0))
     best = int(np.argmax(scores))
     return Evidence(readings[best], vectors[best], scores[best])

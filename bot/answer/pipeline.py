@@ -23,14 +23,18 @@ from bot.answer.deadline import Deadline, bounded, direct
 from bot.answer.evidence import asks_for_particular, states_particular
 from bot.answer.feedback_prior import FeedbackPrior
 from bot.answer.generate import LlmBackend
+from bot.answer.knowledge import Corpus
 from bot.answer.local import answer_locally
+from bot.answer.prototypes import prototype_units
 from bot.answer.respond import Gathered, degrade, gather, llm_answer, words
-from bot.answer.retrieve import Hit, HybridRetriever, IndexCache, KnowledgeIndex, Weights
+from bot.answer.retrieve import Hit, HybridRetriever, KnowledgeIndex, Weights
 from bot.answer.route import Route, asks_for_decision, extract_initiative, route
 from bot.answer.structure import next_chunks
 from bot.answer.understand import standalone_readings, validate_question
+from bot.answer.watch import IndexWatcher
 from bot.runtime.embeddings import embed_array, make_embeddings
 from bot.runtime.feedback_store import open_feedback_store
+from bot.runtime.lexical import LexicalIndex
 from bot.runtime.schema import Answer, Turn
 from bot.runtime.settings import Settings
 from bot.runtime.store import Store, open_store
@@ -50,11 +54,10 @@ class KnowledgeBot:
         self.calibration = calibration or Calibration()
         self._lock = threading.Lock()
         self._store: Store | None = None
-        self._cache: IndexCache | None = None
+        self._corpus: Corpus | None = None
         self._retriever: HybridRetriever | None = None
-        self._classifier: tuple[Any, InitiativeClassifier] | None = None
+        self._watcher: IndexWatcher | None = None
         self._llm: Any = None
-        self._last_index: KnowledgeIndex | None = None  # answers from BM25 when Chroma stalls
         self._wait = bounded if settings.chroma_server else direct  # only a server can freeze
         self.prior = FeedbackPrior(
             lambda: open_feedback_store(settings), self.embed, lambda: self.store.model
@@ -62,22 +65,33 @@ class KnowledgeBot:
 
     # ------------------------------------------------------------------ ports
     def load(self) -> None:
-        """Load embedder, Chroma client and the in-memory index (idempotent)."""
+        """Load the embedder and open Chroma and the lexical index (idempotent, seconds at any
+        corpus size: nothing of the corpus is read into memory)."""
         with self._lock:
             if self._store is None:
                 embeddings = make_embeddings(self.settings)
                 if hasattr(embeddings, "load"):
                     embeddings.load()
-                self._store = open_store(self.settings, embeddings)
-                self._cache = IndexCache(self._store)
-                self._retriever = HybridRetriever(self._store, self._cache, Weights())
+                store = open_store(self.settings, embeddings)
+                self._corpus = Corpus(
+                    lambda: self._current_store(),
+                    LexicalIndex(self.settings),
+                    page=self.settings.read_page_size,
+                )
+                self._retriever = HybridRetriever(self._corpus, Weights())
+                self._watcher = IndexWatcher(self.settings, store, self._corpus, self._prototypes)
+                self._store = store
+                self._watcher.start()
+
+    def _current_store(self) -> Store:
+        assert self._watcher is not None
+        return self._watcher.store
 
     @property
     def store(self) -> Store:
-        """The vector store (loads on first use)."""
+        """The vector store (loads on first use; replaced when another process ingests)."""
         self.load()
-        assert self._store is not None
-        return self._store
+        return self._current_store()
 
     @property
     def retriever(self) -> HybridRetriever:
@@ -87,10 +101,10 @@ class KnowledgeBot:
         return self._retriever
 
     def index(self) -> KnowledgeIndex:
-        """The current in-memory index."""
+        """A fresh working set over the knowledge base (cheap: nothing is loaded up front)."""
         self.load()
-        assert self._cache is not None
-        return self._cache.get()
+        assert self._corpus is not None
+        return KnowledgeIndex(self._corpus)
 
     def ensure_index(self) -> bool:
         """Ingest the bundled corpus if the index is empty; True if it ingested."""
@@ -100,8 +114,8 @@ class KnowledgeBot:
         from ingest.index import ingest  # the one sanctioned bot → ingest edge (first use)
 
         ingest(None, self.settings, self.store)
-        assert self._cache is not None
-        self._cache.invalidate()
+        assert self._watcher is not None
+        self._watcher.changed()
         return True
 
     def embed(self, texts: list[str]) -> np.ndarray:
@@ -120,19 +134,22 @@ class KnowledgeBot:
                 self._llm = LlmBackend(self.settings)
         return self._llm
 
+    def _prototypes(self, index: KnowledgeIndex) -> InitiativeClassifier:
+        """A classifier from prototypes found by bounded queries (see `prototype_units`)."""
+        prototype_units(index, self.embed)
+        return InitiativeClassifier(
+            build_prototypes(index, self.embed),
+            margin=self.calibration.classify_margin,
+            both_gap=self.calibration.classify_both_gap,
+        )
+
     def classifier(self, index: KnowledgeIndex | None = None) -> InitiativeClassifier:
-        """The corpus-grounded initiative classifier for `index` (default: the current one)."""
-        index = index or self.index()
-        cached = self._classifier
-        if cached is None or cached[0] is not index:
-            classifier = InitiativeClassifier(
-                build_prototypes(index, self.embed),
-                margin=self.calibration.classify_margin,
-                both_gap=self.calibration.classify_both_gap,
-            )
-            cached = (index, classifier)
-            self._classifier = cached
-        return cached[1]
+        """The corpus-grounded initiative classifier (rebuilt in the background after an
+        ingest; built here only the first time). `index` is accepted for callers that hold
+        one; the classifier does not depend on a request's working set."""
+        self.load()
+        assert self._watcher is not None
+        return self._watcher.classifier()
 
     # ------------------------------------------------------------------ status
     def ready(self) -> dict[str, Any]:
@@ -149,29 +166,22 @@ class KnowledgeBot:
         try:
             coll = self.store.collection()
             info["embedding_model"] = self.store.model
+            chunks = coll.count() if coll is not None else 0
         except Exception as exc:
             info["reason"] = f"Chroma unavailable: {exc}"
             return info
-        if coll is None or coll.count() == 0:
+        if chunks == 0:
             info["reason"] = "no index: run `kb ingest`"
             return info
-        index = self.index()
-        info.update(
-            ready=True,
-            documents=len({c.source for c in index.chunks}),
-            chunks=len(index.chunks),
-        )
+        assert self._watcher is not None
+        info.update(ready=True, documents=len(self._watcher.sources()), chunks=chunks)
         return info
 
     def sources(self) -> list[dict[str, Any]]:
         """Documents in the knowledge base with titles and chunk counts."""
-        found: dict[str, dict[str, Any]] = {}
-        for chunk in self.index().chunks:
-            entry = found.setdefault(
-                chunk.source, {"source": chunk.source, "title": chunk.title, "chunks": 0}
-            )
-            entry["chunks"] += 1
-        return sorted(found.values(), key=lambda e: e["source"])
+        self.load()
+        assert self._watcher is not None
+        return self._watcher.sources()
 
     # ------------------------------------------------------------------ answering
     def validate(self, question: str) -> str:
@@ -181,10 +191,9 @@ class KnowledgeBot:
     def _deadline(
         self, backend: str, at: float | None, cancelled: threading.Event | None
     ) -> Deadline:
-        if self._last_index is None:
-            # Loading the index (and the LLM client) is a start-up cost, not a per-request
-            # wait: it is never cut short, and a default deadline starts after it.
-            self._last_index = self.index()
+        # Loading the ports (and the LLM client) is a start-up cost, not a per-request wait:
+        # it is never cut short, and a default deadline starts after it.
+        self.load()
         if backend == "openai":
             self._llm_client()
         seconds = (
@@ -307,12 +316,10 @@ class KnowledgeBot:
         return standalone_readings(question, history, condense)
 
     def _gather(self, readings: list[str], dl: Deadline) -> Gathered:
-        assert self._last_index is not None
         gathered = gather(
             readings, self.embed(readings), dl, self.index, self.retriever.search,
-            self._last_index, self.calibration, self.settings.top_k, self._wait,
+            self.index(), self.calibration, self.settings.top_k, self._wait,
         )  # fmt: skip
-        self._last_index = gathered.index
         if self.settings.feedback_ranking:  # documents voted 👎 for similar questions drop
             gathered.hits = self.prior.rerank(gathered.evidence.vector, gathered.hits)
         return gathered

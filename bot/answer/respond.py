@@ -41,21 +41,25 @@ class Gathered:
     @property
     def titles(self) -> list[str]:
         """Titles of the first documents (named when kb abstains with no hits)."""
-        first = {c.source: c.title for c in sorted(self.index.chunks, key=lambda c: c.source)}
-        return list(first.values())[:3]
+        corpus = self.index.corpus
+        firsts = [chunk_id for _, _, chunk_id in corpus.lexical.sources()[:3]]
+        found = corpus.cached_chunks(firsts) if self.stalled else corpus.chunks(firsts)
+        return [found[c].title for c in firsts if c in found]
 
 
 def lexical_hits(index: KnowledgeIndex, query: str, k: int) -> list[Hit]:
-    """BM25-only hits from the in-memory index: the fallback when Chroma does not answer in
-    time (no Chroma call at all)."""
-    scores = index.bm25.scores(query)
-    top = float(scores.max()) if scores.size else 0.0
-    if top <= 0:
+    """BM25-only hits from the lexical index, over the chunks already in memory: the fallback
+    when Chroma does not answer in time (no Chroma call at all)."""
+    ranked = [(cid, score) for cid, score in index.corpus.lexical.search(query, 4 * k) if score > 0]
+    found = index.corpus.cached_chunks([cid for cid, _ in ranked])
+    ranked = [(cid, score) for cid, score in ranked if cid in found][:k]
+    if not ranked:
         return []
-    order = [int(i) for i in np.argsort(-scores)[:k] if scores[i] > 0]
+    top = ranked[0][1]
+    index.chunk_map.update({cid: found[cid] for cid, _ in ranked})
     return [
-        Hit(index.chunks[i], float(scores[i]) / top, 0.0, float(scores[i]) / top, rank)
-        for rank, i in enumerate(order)
+        Hit(found[cid], score / top, 0.0, score / top, rank)
+        for rank, (cid, score) in enumerate(ranked)
     ]
 
 

@@ -1,177 +1,48 @@
-"""Lexical side of retrieval: a tokenizer shared by BM25 and sentence scoring, and the BM25 index.
+"""Lexical side of retrieval: the one tokenizer (`terms`) shared by lexical search and sentence
+scoring, and `LexicalIndex`, a persisted BM25 index in the state database.
 
-BM25 is `bm25s` (sparse-matrix scoring, ~10x faster than LangChain's BM25Retriever, which wraps
-`rank_bm25` in pure Python); the index is rebuilt from the Chroma collection, so it can never
-disagree with what was ingested.
+The index is written by the ingest, chunk by chunk, next to its Chroma upserts and deletes, so
+no process rebuilds it at start-up and no request scans the corpus. SQLite (the default state
+DB) uses FTS5 and its built-in `bm25()`; PostgreSQL a `tsvector` column with a GIN index and
+`ts_rank`, so replicas over one Chroma server and one PostgreSQL share it. Both index the
+output of `terms()` (already lowercased, stopword-free and stemmed), so the database's own
+tokenizer only splits on spaces and punctuation. One table pair per collection.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import math
 import re
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from typing import Any
 
-import bm25s
-import numpy as np
+from sqlalchemy import Engine, text
 
-# bm25s forces its logger to DEBUG at import, which would print on every index build.
-logging.getLogger("bm25s").setLevel(logging.WARNING)
+from bot.runtime.database import engine_for
+from bot.runtime.lexical_schema import ensure_tables, match_expression, tsquery
+from bot.runtime.settings import Settings
+from bot.runtime.text import SECTION_SEP, units
+
+log = logging.getLogger(__name__)
 
 _WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
 STOPWORDS = frozenset(
-    [
-        "a",
-        "about",
-        "above",
-        "after",
-        "again",
-        "against",
-        "all",
-        "also",
-        "am",
-        "an",
-        "and",
-        "any",
-        "are",
-        "as",
-        "at",
-        "be",
-        "because",
-        "been",
-        "before",
-        "being",
-        "below",
-        "between",
-        "both",
-        "but",
-        "by",
-        "can",
-        "could",
-        "did",
-        "do",
-        "does",
-        "doing",
-        "down",
-        "during",
-        "each",
-        "either",
-        "few",
-        "for",
-        "from",
-        "further",
-        "had",
-        "has",
-        "have",
-        "having",
-        "he",
-        "her",
-        "here",
-        "hers",
-        "herself",
-        "him",
-        "himself",
-        "his",
-        "how",
-        "i",
-        "if",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "itself",
-        "just",
-        "let",
-        "me",
-        "more",
-        "most",
-        "my",
-        "myself",
-        "no",
-        "nor",
-        "not",
-        "now",
-        "of",
-        "off",
-        "on",
-        "once",
-        "only",
-        "or",
-        "other",
-        "our",
-        "ours",
-        "ourselves",
-        "out",
-        "over",
-        "own",
-        "same",
-        "she",
-        "should",
-        "so",
-        "some",
-        "such",
-        "than",
-        "that",
-        "the",
-        "their",
-        "theirs",
-        "them",
-        "themselves",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "those",
-        "through",
-        "to",
-        "too",
-        "under",
-        "until",
-        "up",
-        "very",
-        "was",
-        "we",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "while",
-        "who",
-        "whom",
-        "why",
-        "will",
-        "with",
-        "would",
-        "you",
-        "your",
-        "yours",
-        "yourself",
-        "yourselves",
-        "tell",
-        "explain",
-        "describe",
-        "define",
-        "definition",
-        "mean",
-        "means",
-        "meaning",
-        "please",
-        "whats",
-        "what's",
-        "does",
-        "do",
-        "kb",
-        "vs",
-        "versus",
-        "difference",
-        "differences",
-        "different",
-        "between",
-        "compare",
-        "comparison",
-    ]
+    """
+    a about above after again against all also am an and any are as at be because been before
+    being below between both but by can could did do does doing down during each either few
+    for from further had has have having he her here hers herself him himself his how i if in
+    into is it its itself just let me more most my myself no nor not now of off on once only
+    or other our ours ourselves out over own same she should so some such than that the their
+    theirs them themselves then there these they this those through to too under until up very
+    was we were what when where which while who whom why will with would you your yours
+    yourself yourselves tell explain describe define definition mean means meaning please
+    whats what's kb vs versus difference differences different compare comparison
+    """.split()  # noqa: SIM905 - one word list, readable; a literal would be 150 lines
 )
 # "it" is a stopword but "IT" (information technology) is the corpus' key term: keep uppercase IT.
 _IT_TOKEN = re.compile(
@@ -203,20 +74,263 @@ def terms(text: str) -> list[str]:
     return [stem(w) for w in _WORD.findall(text.lower()) if w not in STOPWORDS and len(w) > 1]
 
 
-class Bm25Index:
-    """BM25 over a fixed list of texts."""
+Row = tuple[str, str, str]  # (chunk_id, source, text)
+SCHEMA = "3"  # part of the table names: a new schema starts a new (self-repairing) index
+K1, B = 1.5, 0.75  # Lucene BM25, as bm25s (the in-memory index this replaced) scored
+STATS_SECONDS = 2.0
+CANDIDATES = 200  # the database's own ranking picks these; they are re-scored exactly
 
-    def __init__(self, texts: list[str]) -> None:
-        self.size = len(texts)
-        self._model = bm25s.BM25()
-        tokens = [terms(t) or ["_empty_"] for t in texts]
-        if texts:
-            self._model.index(tokens, show_progress=False)
-        self.vocabulary = {t for doc in tokens for t in doc}
 
-    def scores(self, query: str) -> np.ndarray:
-        """BM25 score of every text for `query` (zeros when nothing matches)."""
-        query_terms = [t for t in terms(query) if t in self.vocabulary]
-        if not self.size or not query_terms:
-            return np.zeros(self.size, dtype=np.float32)
-        return np.asarray(self._model.get_scores(query_terms), dtype=np.float32)
+class LexicalIndex:
+    """BM25 over the chunks of one collection, persisted in the state database.
+
+    Writers call `upsert` after the Chroma upsert of the same chunks and `delete` after the
+    Chroma delete; readers call `search`, `document_frequency` and `size`. Safe to use from
+    several threads and processes (each call is one short transaction).
+    """
+
+    def __init__(self, settings: Settings, collection: str | None = None) -> None:
+        self.collection = collection or settings.collection
+        self.engine: Engine = engine_for(settings)
+        self.postgres = self.engine.dialect.name == "postgresql"
+        suffix = hashlib.sha1(f"{SCHEMA}:{self.collection}".encode()).hexdigest()[:10]
+        self._docs = f"kb_lex_{suffix}"
+        self._fts = f"kb_lex_{suffix}_fts"
+        self._vocab = f"kb_lex_{suffix}_vocab"
+        self._udf = f"kb_lex_{suffix}_udf"
+        ensure_tables(self.engine, self._docs, self._fts, self._vocab, self._udf, self.postgres)
+        # BM25 statistics (N, mean length, document frequencies) for STATS_SECONDS: they move
+        # slowly with ingests and cost a query per term; matches always come fresh from the index.
+        self._stats: tuple[float, int, float] | None = None
+        self._df: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ writing
+    def upsert(self, rows: Sequence[Row]) -> None:
+        """Index (or re-index) chunks: `(chunk_id, source, text)` each."""
+        if not rows:
+            return
+        with self.engine.begin() as conn:
+            self._delete(conn, [r[0] for r in rows])
+            for chunk_id, source, body in rows:
+                words = " ".join(terms(body))
+                bags = unit_bags(body)
+                self._count_units(conn, bags, +1)
+                params = {
+                    "c": chunk_id,
+                    "s": source,
+                    "t": words,
+                    "n": len(words.split()),
+                    "u": "|".join(" ".join(sorted(b)) for b in bags),
+                }
+                if self.postgres:
+                    conn.execute(
+                        text(
+                            f"INSERT INTO {self._docs} (chunk_id, source, terms, length, units, "
+                            "tsv) VALUES (:c, :s, :t, :n, :u, to_tsvector('simple', :t))"
+                        ),
+                        params,
+                    )
+                    continue
+                rowid = conn.execute(
+                    text(
+                        f"INSERT INTO {self._docs} (chunk_id, source, terms, length, units) "
+                        "VALUES (:c, :s, :t, :n, :u)"
+                    ),
+                    params,
+                ).lastrowid
+                conn.execute(
+                    text(f"INSERT INTO {self._fts} (rowid, terms) VALUES (:r, :t)"),
+                    {"r": rowid, "t": words},
+                )
+
+    def delete(self, chunk_ids: Sequence[str]) -> None:
+        """Remove chunks from the index (unknown ids are ignored)."""
+        if chunk_ids:
+            with self.engine.begin() as conn:
+                self._delete(conn, list(chunk_ids))
+
+    def delete_source(self, source: str) -> None:
+        """Remove every chunk of one document."""
+        with self.engine.begin() as conn:
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    text(f"SELECT chunk_id FROM {self._docs} WHERE source = :s"), {"s": source}
+                )
+            ]
+            self._delete(conn, ids)
+
+    def clear(self) -> None:
+        """Empty the index (e.g. `kb ingest --rebuild`)."""
+        with self.engine.begin() as conn:
+            conn.execute(text(f"DELETE FROM {self._docs}"))
+            conn.execute(text(f"DELETE FROM {self._udf}"))
+            if not self.postgres:
+                conn.execute(text(f"DELETE FROM {self._fts}"))
+
+    def _delete(self, conn: Any, chunk_ids: list[str]) -> None:
+        for start in range(0, len(chunk_ids), 500):  # bounded statement size
+            batch = chunk_ids[start : start + 500]
+            marks = ", ".join(f":i{n}" for n in range(len(batch)))
+            params = {f"i{n}": cid for n, cid in enumerate(batch)}
+            old = conn.execute(
+                text(f"SELECT units FROM {self._docs} WHERE chunk_id IN ({marks})"), params
+            )
+            for (packed,) in old:
+                bags = [set(b.split()) for b in str(packed).split("|")] if packed else []
+                self._count_units(conn, bags, -1)
+            if not self.postgres:
+                conn.execute(
+                    text(
+                        f"DELETE FROM {self._fts} WHERE rowid IN "
+                        f"(SELECT id FROM {self._docs} WHERE chunk_id IN ({marks}))"
+                    ),
+                    params,
+                )
+            conn.execute(text(f"DELETE FROM {self._docs} WHERE chunk_id IN ({marks})"), params)
+
+    # ------------------------------------------------------------------ reading
+    def search(self, query: str, k: int) -> list[tuple[str, float]]:
+        """The `k` best chunks for `query` by BM25, best first, as `(chunk_id, score > 0)`.
+
+        The database's full-text index finds the best `CANDIDATES` chunks by its own ranking
+        (FTS5's bm25 has fixed parameters and clamps the IDF of common terms to ~0; ts_rank is
+        not BM25); those are re-scored with Lucene BM25 from the stored terms, chunk lengths
+        and document frequencies, so rankings match the BM25 kb was tuned with.
+        """
+        words = [w for w in terms(query)]
+        unique = sorted(set(words))
+        if not unique or k <= 0:
+            return []
+        with self.engine.connect() as conn:
+            if self.postgres:
+                rows = conn.execute(
+                    text(
+                        f"SELECT chunk_id, terms, length FROM {self._docs}, "
+                        "to_tsquery('simple', :q) q WHERE tsv @@ q "
+                        "ORDER BY ts_rank(tsv, q) DESC LIMIT :m"
+                    ),
+                    {"q": tsquery(unique), "m": max(k, CANDIDATES)},
+                ).all()
+            else:
+                rows = conn.execute(
+                    text(
+                        f"SELECT d.chunk_id, d.terms, d.length FROM {self._fts} f "
+                        f"JOIN {self._docs} d ON d.id = f.rowid WHERE {self._fts} MATCH :q "
+                        "ORDER BY f.rank LIMIT :m"
+                    ),
+                    {"q": match_expression(unique), "m": max(k, CANDIDATES)},
+                ).all()
+            if not rows:
+                return []
+            now = time.monotonic()
+            if self._stats is None or now - self._stats[0] > STATS_SECONDS:
+                n, avgdl = conn.execute(
+                    text(f"SELECT count(*), avg(length) FROM {self._docs}")
+                ).one()
+                self._stats, self._df = (now, int(n), float(avgdl or 1.0)), {}
+            _, n, avgdl = self._stats
+        df = self._df
+        missing = [w for w in unique if w not in df]
+        if missing:
+            df = {**df, **self.document_frequency(missing)}
+            self._df = df
+        idf = {w: math.log(1 + (n - df[w] + 0.5) / (df[w] + 0.5)) for w in unique if df[w]}
+        scored = []
+        for chunk_id, body, length in rows:
+            counts = Counter(str(body).split())
+            norm = K1 * (1 - B + B * float(length or 0) / avgdl)
+            score = sum(
+                idf[w] * counts[w] * (K1 + 1) / (counts[w] + norm)
+                for w in words
+                if w in idf and counts[w]
+            )
+            if score > 0:
+                scored.append((str(chunk_id), score))
+        scored.sort(key=lambda pair: (-pair[1], pair[0]))
+        return scored[:k]
+
+    def document_frequency(self, words: Iterable[str]) -> dict[str, int]:
+        """In how many chunks each term (an output of `terms()`) occurs."""
+        out: dict[str, int] = {}
+        with self.engine.connect() as conn:
+            for word in set(words):
+                if self.postgres:
+                    query = tsquery([word])
+                    n = (
+                        conn.execute(
+                            text(
+                                f"SELECT count(*) FROM {self._docs} "
+                                "WHERE tsv @@ to_tsquery('simple', :q)"
+                            ),
+                            {"q": query},
+                        ).scalar()
+                        if query
+                        else 0
+                    )
+                elif re.fullmatch(r"[a-z0-9]+", word):
+                    n = conn.execute(
+                        text(f"SELECT doc FROM {self._vocab} WHERE term = :t"), {"t": word}
+                    ).scalar()
+                else:
+                    n = conn.execute(
+                        text(f"SELECT count(*) FROM {self._fts} WHERE {self._fts} MATCH :q"),
+                        {"q": match_expression([word])},
+                    ).scalar()
+                out[word] = int(n or 0)
+        return out
+
+    def _count_units(self, conn: Any, bags: list[set[str]], sign: int) -> None:
+        counts = Counter(t for bag in bags for t in bag)
+        counts[""] = len(bags)  # the row with the empty term holds the number of units
+        conn.execute(
+            text(
+                f"INSERT INTO {self._udf} (term, df) VALUES (:t, :d) ON CONFLICT (term) "
+                f"DO UPDATE SET df = {self._udf}.df + excluded.df"
+            ),
+            [{"t": t, "d": sign * n} for t, n in counts.items()],
+        )
+
+    def unit_frequency(self, words: Iterable[str]) -> tuple[int, dict[str, int]]:
+        """(number of sentence units, in how many units each term occurs); a unit's terms
+        include its section's and, for a table row, its header's (as sentence scoring sees)."""
+        wanted = sorted(set(words) | {""})
+        marks = ", ".join(f":w{n}" for n in range(len(wanted)))
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                text(f"SELECT term, df FROM {self._udf} WHERE term IN ({marks})"),
+                {f"w{n}": w for n, w in enumerate(wanted)},
+            )
+            found = {str(t): int(d) for t, d in rows}
+        return found.pop("", 0), {w: found.get(w, 0) for w in wanted if w}
+
+    def size(self) -> int:
+        """Number of indexed chunks."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(text(f"SELECT count(*) FROM {self._docs}")).scalar() or 0)
+
+    def sources(self) -> list[tuple[str, int, str]]:
+        """`(source, chunk count, one chunk id)` per indexed document, by source."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    f"SELECT source, count(*), min(chunk_id) FROM {self._docs} "
+                    "GROUP BY source ORDER BY source"
+                )
+            )
+            return [(str(s), int(n), str(c)) for s, n, c in rows]
+
+    def chunk_ids(self) -> set[str]:
+        """Every indexed chunk id (for the repair pass)."""
+        with self.engine.connect() as conn:
+            return {str(r[0]) for r in conn.execute(text(f"SELECT chunk_id FROM {self._docs}"))}
+
+
+def unit_bags(body: str) -> list[set[str]]:
+    """The term sets of a chunk's quotable units, from its indexed text (title › section line,
+    then the chunk): each unit's words plus its section's, a table row's plus its header's."""
+    head, _, chunk = body.partition("\n")
+    section = head.split(SECTION_SEP, 1)[1] if SECTION_SEP in head else ""
+    found = [u for u in units(chunk) if u.kind != "heading"]
+    header = next((u.text for u in found if u.kind == "row"), "")
+    return [set(terms(f"{section} {u.text} {header if u.kind == 'row' else ''}")) for u in found]

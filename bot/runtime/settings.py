@@ -39,6 +39,13 @@ class Settings(BaseSettings):
         description="Seconds before a call to a Chroma server times out, so a frozen server "
         "fails a request instead of hanging it (generous: ingest sends large batches).",
     )
+    read_page_size: int = Field(
+        5000,
+        ge=1,
+        le=30_000,
+        description="Records per Chroma read: every full read is paged (Chroma's SQLite "
+        "refuses more than ~32k variables in one statement).",
+    )
 
     # --- embeddings --------------------------------------------------------------------------
     embedder: Literal["onnx", "sentence-transformers", "openai"] = Field(

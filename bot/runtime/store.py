@@ -8,6 +8,7 @@ metadata records which embedding model built it; opening it with another is an e
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -184,33 +185,68 @@ def _is_not_found(exc: Exception) -> bool:
     return "notfound" in text or "does not exist" in text or "not found" in text
 
 
-PAGE_SIZE = 5000  # rows per Chroma `get`: its SQLite backend refuses > ~32k variables per query
+READ_PAGE = 5000  # Chroma's SQLite refuses ~32k variables in one statement; stay far below
 
 
 def paged_get(
     collection: Collection,
     *,
+    ids: list[str] | None = None,
     where: dict[str, Any] | None = None,
     include: list[str] | None = None,
-    page: int = PAGE_SIZE,
+    page: int = READ_PAGE,
 ) -> dict[str, list[Any]]:
-    """Everything `collection.get(where=…, include=…)` returns, read `page` rows at a time.
+    """`collection.get(...)` in pages of `page` records, merged: every unbounded read uses it.
 
-    Returns a dict like Chroma's: `ids` plus one list per included field (`documents`,
-    `metadatas`, `embeddings`), in the collection's order.
+    With `ids`, the ids are sent `page` at a time; otherwise `limit`/`offset` walk the
+    collection. Returns `ids` plus one list per included field (`embeddings` as lists).
     """
-    fields = list(include or [])
+    fields = list(include if include is not None else ["metadatas"])
     out: dict[str, list[Any]] = {"ids": [], **{f: [] for f in fields}}
-    offset = 0
-    while True:
-        got = collection.get(where=where, include=fields, limit=page, offset=offset)  # type: ignore[arg-type]
+
+    def take(got: Any) -> int:
         out["ids"].extend(got["ids"])
         for f in fields:
-            values = got.get(f)  # type: ignore[misc]
+            values = got.get(f)
             out[f].extend(list(values) if values is not None else [None] * len(got["ids"]))
-        if len(got["ids"]) < page:
+        return len(got["ids"])
+
+    if ids is not None:
+        for start in range(0, len(ids), page):
+            take(collection.get(ids=ids[start : start + page], where=where, include=fields))  # type: ignore[arg-type]
+        return out
+    offset = 0
+    while True:
+        n = take(collection.get(where=where, include=fields, limit=page, offset=offset))  # type: ignore[arg-type]
+        if n < page:
             return out
-        offset += page
+        offset += n
+
+
+_reopen_lock = threading.Lock()
+_opened_for: dict[str, object] = {}  # path -> index version the cached System was opened at
+
+
+def reopen(settings: Settings, store: Store, version: object) -> Store:
+    """A Store whose embedded Chroma client sees the collection as of `version`.
+
+    Measured with chromadb 1.5: an embedded client keeps its vector index in memory and never
+    sees another process's upserts/deletes (queries return deleted ids with no documents and
+    miss new ones) until a new `System` is opened. Chroma caches one `System` per path, so our
+    path's entry is dropped and a new one opened, once per version per process (several bots
+    in one process share it); collections opened from the old client keep working on the old
+    System, which is freed when the last of them goes. Server mode needs none of this.
+    """
+    if settings.chroma_server:
+        return store
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    path = str(settings.chroma_dir)
+    with _reopen_lock:
+        if _opened_for.get(path) != version:
+            SharedSystemClient._identifier_to_system.pop(path, None)
+            _opened_for[path] = version
+        return Store(client=make_client(settings), embeddings=store.embeddings, name=store.name)
 
 
 def open_store(settings: Settings, embeddings: Embeddings) -> Store:

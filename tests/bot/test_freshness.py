@@ -1,41 +1,126 @@
-"""A running bot never answers from a stale lexical index after an ingest elsewhere."""
+"""A running server keeps answering through another process's ingest, then sees its content."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 
+import httpx
+
 from bot.answer import KnowledgeBot
-from bot.answer.retrieve import VERSION_CHECK_SECONDS
-from bot.runtime.embeddings import make_embeddings
-from bot.runtime.store import open_store
-from ingest.index import ingest
+from bot.doors.http import create_app
+from bot.runtime.settings import PACKAGE_ROOT, Settings
 from tests.conftest import make_settings
+from tests.live_server import running
+
+ZEBRA_Q = "What does the zebra procurement framework require?"
 
 
-def test_new_document_is_found_after_another_process_ingests_it(tmp_path: Path) -> None:
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
+def write_corpus(corpus: Path) -> None:
+    """Two small documents."""
+    corpus.mkdir(parents=True, exist_ok=True)
     (corpus / "a.txt").write_text(
-        "IT Strategy\n\nIT strategy covers infrastructure, security and vendors.\n"
+        "IT Strategy\n\nIT strategy covers infrastructure, security and vendors. "
+        "The IT department maintains the servers and the network for every office.\n"
     )
-    settings = make_settings(tmp_path / "data", corpus_dir=corpus)
+    (corpus / "c.txt").write_text(
+        "Digital Marketing\n\nDigital marketing reaches customers through search, social media "
+        "and email campaigns that are measured every week.\n"
+    )
+
+
+def ingest_in_another_process(settings: Settings) -> subprocess.CompletedProcess[str]:
+    """`kb ingest` as a separate OS process over the same data dir (and Chroma)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KB_", "OPENAI_"))}
+    env.update(
+        KB_DATA_DIR=str(settings.data_dir),
+        KB_CORPUS_DIR=str(settings.corpus_dir),
+        KB_COLLECTION=settings.collection,
+        KB_LLM="local",
+        PYTHONPATH=str(PACKAGE_ROOT),
+    )
+    if settings.chroma_url:
+        env["KB_CHROMA_URL"] = settings.chroma_url
+    return subprocess.run(
+        [sys.executable, "-m", "bot.doors.cli", "ingest"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def serve_through_an_ingest(settings: Settings) -> None:
+    """Start a real HTTP server, change the corpus, ingest it from another process while
+    questions keep coming, and check that every answer succeeded and the new content is seen."""
+    corpus = settings.corpus_dir
+    KnowledgeBot(settings).ensure_index()
+    with running(create_app(settings)) as url, httpx.Client(base_url=url, timeout=60) as client:
+        before = client.post("/ask", json={"question": ZEBRA_Q})
+        assert before.status_code == 200 and before.json()["abstained"]
+
+        statuses: list[int] = []
+        stop = threading.Event()
+
+        def keep_asking() -> None:
+            with httpx.Client(base_url=url, timeout=60) as asker:
+                while not stop.is_set():
+                    for path, body in (
+                        ("/ask", {"question": "What does IT strategy cover?"}),
+                        ("/classify", {"initiative": "replacing the office network switches"}),
+                    ):
+                        statuses.append(asker.post(path, json=body).status_code)
+                    statuses.append(asker.get("/sources").status_code)
+
+        (corpus / "b.txt").write_text(
+            "Zebra Procurement Framework\n\nThe zebra procurement framework requires three "
+            "quotes from approved vendors before any purchase order is signed.\n"
+        )
+        (corpus / "c.txt").unlink()
+        asker = threading.Thread(target=keep_asking)
+        asker.start()
+        try:
+            done = ingest_in_another_process(settings)
+            assert done.returncode == 0, done.stderr
+            deadline = time.monotonic() + 30
+            wanted = {"corpus/a.txt", "corpus/b.txt"}  # the deleted document is gone
+            while True:
+                after = client.post("/ask", json={"question": ZEBRA_Q})
+                assert after.status_code == 200
+                listed = client.get("/sources").json()["sources"]
+                sources = {s["source"] for s in listed}
+                if (not after.json()["abstained"] and sources == wanted) or (
+                    time.monotonic() > deadline
+                ):
+                    break
+                time.sleep(0.3)
+        finally:
+            stop.set()
+            asker.join(timeout=120)
+        answer = after.json()
+        assert not answer["abstained"]
+        assert "three quotes" in answer["answer"]
+        assert answer["citations"][0]["source"] == "corpus/b.txt"
+        assert sources == wanted
+        assert statuses and set(statuses) == {200}, statuses
+
+
+def test_server_answers_through_another_process_ingest_embedded(tmp_path: Path) -> None:
+    write_corpus(tmp_path / "corpus")
+    serve_through_an_ingest(make_settings(tmp_path / "data", corpus_dir=tmp_path / "corpus"))
+
+
+def test_an_ingest_that_changes_nothing_changes_nothing_a_server_sees(tmp_path: Path) -> None:
+    write_corpus(tmp_path / "corpus")
+    settings = make_settings(tmp_path / "data", corpus_dir=tmp_path / "corpus")
     bot = KnowledgeBot(settings)
     bot.ensure_index()
-    before = bot.answer("What does the zebra procurement framework require?")
-    assert before.abstained
-
-    (corpus / "b.txt").write_text(
-        "Zebra Procurement Framework\n\nThe zebra procurement framework requires three quotes from approved vendors.\n"
-    )
-    writer = make_settings(
-        tmp_path / "data", corpus_dir=corpus
-    )  # e.g. `kb ingest` in another process
-    ingest(None, writer, open_store(writer, make_embeddings(writer)))
-    time.sleep(VERSION_CHECK_SECONDS + 0.2)
-
-    after = bot.answer("What does the zebra procurement framework require?")
-    assert not after.abstained
-    assert "three quotes" in after.answer
-    assert after.citations[0].source == "corpus/b.txt"
-    assert {s["source"] for s in bot.sources()} == {"corpus/a.txt", "corpus/b.txt"}
+    version = (bot.store.collection().metadata or {}).get("index_version")  # type: ignore[union-attr]
+    done = ingest_in_another_process(settings)
+    assert done.returncode == 0, done.stderr
+    assert (bot.store.collection().metadata or {}).get("index_version") == version  # type: ignore[union-attr]

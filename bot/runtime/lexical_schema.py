@@ -1,0 +1,62 @@
+"""The lexical index's tables and query syntax, for SQLite FTS5 and PostgreSQL."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from sqlalchemy import Engine, text
+
+
+def match_expression(words: Iterable[str]) -> str:
+    """An FTS5 query: any of the terms, each as a quoted phrase (terms may hold - or ')."""
+    return " OR ".join('"' + w.replace('"', "") + '"' for w in words)
+
+
+def tsquery(words: Iterable[str]) -> str:
+    """A PostgreSQL tsquery: any of the terms; a term with - or ' is a phrase of its parts."""
+    parts = []
+    for word in words:
+        pieces = [p for p in re.split(r"[^a-z0-9]+", word) if p]
+        if pieces:
+            parts.append("(" + " <-> ".join(f"'{p}'" for p in pieces) + ")")
+    return " | ".join(parts)
+
+
+_ensured: set[tuple[str, str]] = set()
+
+
+def ensure_tables(
+    engine: Engine, docs: str, fts: str, vocab: str, udf: str, postgres: bool
+) -> None:
+    """Create the index tables once per process (idempotent across processes)."""
+    key = (str(engine.url), docs)
+    if key in _ensured:
+        return
+    with engine.begin() as conn:
+        if postgres:
+            conn.execute(
+                text(
+                    f"CREATE TABLE IF NOT EXISTS {docs} (id BIGSERIAL PRIMARY KEY, "
+                    "chunk_id TEXT NOT NULL UNIQUE, source TEXT NOT NULL, terms TEXT NOT NULL, "
+                    "length INTEGER NOT NULL, units TEXT NOT NULL, tsv TSVECTOR NOT NULL)"
+                )
+            )
+            conn.execute(text(f"CREATE INDEX IF NOT EXISTS {docs}_tsv ON {docs} USING GIN (tsv)"))
+        else:
+            conn.execute(
+                text(
+                    f"CREATE TABLE IF NOT EXISTS {docs} (id INTEGER PRIMARY KEY, "
+                    "chunk_id TEXT NOT NULL UNIQUE, source TEXT NOT NULL, terms TEXT NOT NULL, "
+                    "length INTEGER NOT NULL, units TEXT NOT NULL)"
+                )
+            )
+            conn.execute(text(f"CREATE VIRTUAL TABLE IF NOT EXISTS {fts} USING fts5(terms)"))
+            conn.execute(
+                text(f"CREATE VIRTUAL TABLE IF NOT EXISTS {vocab} USING fts5vocab({fts}, row)")
+            )
+        conn.execute(text(f"CREATE INDEX IF NOT EXISTS {docs}_source ON {docs} (source)"))
+        conn.execute(
+            text(f"CREATE TABLE IF NOT EXISTS {udf} (term TEXT PRIMARY KEY, df BIGINT NOT NULL)")
+        )
+    _ensured.add(key)
