@@ -37,7 +37,7 @@ from ingest.registry import COMPLETE, WRITING, Entry, Registry
 
 log = logging.getLogger(__name__)
 
-PIPELINE_VERSION = "3"  # bump when cleaning or chunking changes in a way that alters chunks
+PIPELINE_VERSION = "4"  # bump when cleaning or chunking changes in a way that alters chunks
 EMBED_BATCH = 64  # chunks embedded (and written) together; a document is never split
 WRITE_BATCH = 4000  # rows per Chroma write, under its maximum batch size
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
