@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from bot.answer import KnowledgeBot
-from bot.doors.cli import index_status
+from bot.doors.cli_index import index_status
 from bot.runtime.embeddings import make_embeddings
 from bot.runtime.lexical import LexicalIndex
 from bot.runtime.settings import Settings
