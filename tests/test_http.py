@@ -114,7 +114,14 @@ def test_classify(client: httpx.Client) -> None:
     )
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"label", "confidence", "rationale", "citations"}
+    assert set(body) == {
+        "label",
+        "confidence",
+        "rationale",
+        "citations",
+        "degraded",
+        "degraded_reason",
+    }
     assert body["label"] in {"it", "digital", "both"} and 0.0 <= body["confidence"] <= 1.0
     assert body["rationale"] and body["citations"][0]["source"].startswith("corpus/")
 

@@ -60,7 +60,7 @@ def _index_within(bot: KnowledgeBot, dl: Deadline) -> tuple[KnowledgeIndex, str 
 def _classify_local(
     bot: KnowledgeBot, initiative: str, index: KnowledgeIndex, reason: str | None
 ) -> Answer:
-    classifier = bot.classifier(index)  # built once per index: CPU only, never cut short
+    classifier, index = bot.classifier_and_index()  # prototypes in memory: no store call
     verdict = classifier.classify(initiative, bot.embed)
     result = local_verdict_answer(initiative, verdict, classifier, index)
     return degrade(result, reason) if reason else result

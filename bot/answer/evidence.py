@@ -12,6 +12,7 @@ import numpy as np
 from bot.answer.calibration import Calibration
 from bot.answer.retrieve import Hit, KnowledgeIndex
 from bot.runtime.lexical import terms
+from bot.runtime.store import StoreUnavailableError
 from bot.runtime.text import sentences
 
 SUPPORT_HITS = 3  # the passages whose words must carry the question's specific ask
@@ -41,10 +42,17 @@ def best_unit_similarity(vectors: np.ndarray, index: KnowledgeIndex) -> np.ndarr
             include=["distances"],  # type: ignore[list-item]
         )
     except Exception as exc:  # empty collection, or another process mid-ingest
+        if _unreachable(exc):  # a store that does not answer is not "no evidence"
+            raise StoreUnavailableError(f"sentence search failed: {exc}") from exc
         log.warning("sentence search failed: %s", exc)
         return np.zeros(len(vectors))
     distances = result["distances"] or []
     return np.asarray([1.0 - float(d[0]) if d else 0.0 for d in distances])
+
+
+def _unreachable(exc: Exception) -> bool:
+    text = f"{type(exc).__name__} {exc}".lower()
+    return any(word in text for word in ("timeout", "timed out", "connect", "refused"))
 
 
 def weigh_readings(

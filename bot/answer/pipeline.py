@@ -151,6 +151,12 @@ class KnowledgeBot:
         assert self._watcher is not None
         return self._watcher.classifier()
 
+    def classifier_and_index(self) -> tuple[InitiativeClassifier, KnowledgeIndex]:
+        """The classifier with the working set its prototypes were read into (no store call)."""
+        self.load()
+        assert self._watcher is not None
+        return self._watcher.classifier_and_index()
+
     # ------------------------------------------------------------------ status
     def ready(self) -> dict[str, Any]:
         """Whether the bot can answer, and what the index holds."""
@@ -275,6 +281,8 @@ class KnowledgeBot:
             gathered = self._gather(readings, dl)
             if self._weak(gathered):
                 result = abstain(gathered.hits, "local", gathered.index, gathered.titles)
+                if gathered.stalled:
+                    degrade(result, gathered.stalled)
             elif backend == "openai" and gathered.stalled is None:
                 for item in llm_answer(
                     self._llm_client(),

@@ -13,7 +13,7 @@ import numpy as np
 
 from bot.answer.calibration import Calibration
 from bot.answer.check import UnsupportedAnswer, checked_llm_answer
-from bot.answer.deadline import Deadline, DeadlineExceeded, bounded
+from bot.answer.deadline import Deadline, DeadlineExceeded, bounded, direct
 from bot.answer.evidence import Evidence, weigh_readings
 from bot.answer.generate import LlmBackend
 from bot.answer.llm_client import LlmError
@@ -47,11 +47,15 @@ class Gathered:
         return [found[c].title for c in firsts if c in found]
 
 
-def lexical_hits(index: KnowledgeIndex, query: str, k: int) -> list[Hit]:
-    """BM25-only hits from the lexical index, over the chunks already in memory: the fallback
-    when Chroma does not answer in time (no Chroma call at all)."""
+def lexical_hits(
+    index: KnowledgeIndex, query: str, k: int, read_through: bool = False
+) -> list[Hit]:
+    """BM25-only hits from the lexical index: the fallback when Chroma does not answer in
+    time. Only chunks already in memory, unless `read_through` (embedded Chroma, which cannot
+    hang) allows reading them."""
     ranked = [(cid, score) for cid, score in index.corpus.lexical.search(query, 4 * k) if score > 0]
-    found = index.corpus.cached_chunks([cid for cid, _ in ranked])
+    ids = [cid for cid, _ in ranked]
+    found = index.corpus.chunks(ids) if read_through else index.corpus.cached_chunks(ids)
     ranked = [(cid, score) for cid, score in ranked if cid in found][:k]
     if not ranked:
         return []
@@ -92,17 +96,27 @@ def gather(
     Chroma does not answer in time, BM25 over `last_index` (the index in memory) instead, and
     `stalled` says why (the answer is then degraded)."""
     stalled = None
+    # Embedded Chroma runs in this process and cannot freeze: past the deadline it may still be
+    # read directly. A server may hang, so then only what is in memory is used.
+    read_through = wait is direct
     try:
         index = wait(current_index, deadline, "the vector store")
-        evidence = weigh_readings(readings, vectors, index, calibration)
+        evidence = wait(
+            lambda: weigh_readings(readings, vectors, index, calibration),
+            deadline,
+            "the vector store",
+        )
         hits = wait(
             lambda: search(evidence.question, evidence.vector, top_k), deadline, "the vector store"
         )
     except DeadlineExceeded as exc:
         stalled = f"{exc.reason}; answered from keyword search only"
         index = last_index
-        evidence = weigh_readings(readings, vectors, index, calibration)
-        hits = lexical_hits(index, evidence.question, top_k)
+        if read_through:
+            evidence = weigh_readings(readings, vectors, index, calibration)
+        else:  # no sentence search without the store: keyword hits decide
+            evidence = Evidence(readings[0], vectors[0], calibration.abstain_below)
+        hits = lexical_hits(index, evidence.question, top_k, read_through)
     return Gathered(
         deadline, index, evidence, hits, deadline_search(search, index, deadline), stalled
     )

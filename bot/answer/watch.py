@@ -68,6 +68,11 @@ class IndexWatcher:
 
     def _run(self) -> None:
         self._check_lexical(force=True)
+        try:  # warm the classifier now, so no request waits on building it (or on Chroma)
+            if self.store.collection() is not None:
+                self.classifier()
+        except Exception as exc:
+            log.warning("building the classifier in the background failed: %s", exc)
         while not self._stop.wait(VERSION_CHECK_SECONDS):
             try:
                 self.check()
@@ -97,11 +102,10 @@ class IndexWatcher:
         sources = self._load_sources()
         with self._lock:
             self._sources = sources
-            rebuild = self._classifier is not None
-        if rebuild:
-            built = self._new_classifier()
-            with self._lock:
-                self._classifier = built
+        # Rebuilt at once (not on the first classification), so no request waits on the store.
+        built = self._new_classifier()
+        with self._lock:
+            self._classifier = built
 
     def _check_lexical(self, force: bool = False) -> None:
         """Repair the lexical index when it disagrees with Chroma on two checks in a row with

@@ -66,7 +66,7 @@ def test_a_frozen_chroma_server_does_not_outlast_the_deadline(
         assert answer.degraded and "vector store" in (answer.degraded_reason or "")
         assert answer.citations and not answer.abstained  # keyword search still finds it
         verdict = bot.classify("rolling out multi-factor authentication for all staff")
+        # the classifier's prototypes are in memory: it still answers, within the deadline
         assert verdict.classification is not None and verdict.classification.label == "it"
-        assert verdict.degraded and "vector store" in (verdict.degraded_reason or "")
     finally:
         os.kill(pid, signal.SIGCONT)
