@@ -7,13 +7,19 @@ replicas run. Each owner module defines its tables on its own `MetaData` and cre
 
 from __future__ import annotations
 
+import functools
+import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, MetaData, create_engine, event
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from bot.runtime.settings import Settings
+
+log = logging.getLogger(__name__)
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
@@ -68,3 +74,27 @@ def ensure_tables(engine: Engine, metadata: MetaData) -> None:
         # Another replica created the same table between our check and our CREATE; the second
         # pass sees it and creates only what is still missing.
         metadata.create_all(engine, checkfirst=True)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def unavailable_returns(default: Callable[[], Any]) -> Callable[[F], F]:
+    """Decorate a read method so it answers `default()` (and logs) while the state database is
+    unreachable; the caller degrades (e.g. retrieval on dense search alone) instead of failing.
+    The method's object may define `_ensure()` to (re)create its tables first."""
+
+    def wrap(fn: F) -> F:
+        @functools.wraps(fn)
+        def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                if hasattr(self, "_ensure"):
+                    self._ensure()
+                return fn(self, *args, **kwargs)
+            except SQLAlchemyError as exc:
+                log.warning("state database unavailable for %s: %s", fn.__name__, exc)
+                return default()
+
+        return call  # type: ignore[return-value]
+
+    return wrap

@@ -22,8 +22,9 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
 
-from bot.runtime.database import engine_for
+from bot.runtime.database import engine_for, unavailable_returns
 from bot.runtime.lexical_schema import ensure_tables, match_expression, tsquery
 from bot.runtime.settings import Settings
 from bot.runtime.text import SECTION_SEP, units
@@ -98,11 +99,17 @@ class LexicalIndex:
         self._fts = f"kb_lex_{suffix}_fts"
         self._vocab = f"kb_lex_{suffix}_vocab"
         self._udf = f"kb_lex_{suffix}_udf"
-        ensure_tables(self.engine, self._docs, self._fts, self._vocab, self._udf, self.postgres)
+        try:
+            self._ensure()
+        except SQLAlchemyError as exc:  # the database may come back; readers degrade meanwhile
+            log.warning("lexical index unavailable (state database: %s)", exc)
         # BM25 statistics (N, mean length, document frequencies) for STATS_SECONDS: they move
         # slowly with ingests and cost a query per term; matches always come fresh from the index.
         self._stats: tuple[float, int, float] | None = None
         self._df: dict[str, int] = {}
+
+    def _ensure(self) -> None:
+        ensure_tables(self.engine, self._docs, self._fts, self._vocab, self._udf, self.postgres)
 
     # ------------------------------------------------------------------ writing
     def upsert(self, rows: Sequence[Row]) -> None:
@@ -190,6 +197,7 @@ class LexicalIndex:
             conn.execute(text(f"DELETE FROM {self._docs} WHERE chunk_id IN ({marks})"), params)
 
     # ------------------------------------------------------------------ reading
+    @unavailable_returns(lambda: [])
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
         """The `k` best chunks for `query` by BM25, best first, as `(chunk_id, score > 0)`.
 
@@ -250,6 +258,7 @@ class LexicalIndex:
         scored.sort(key=lambda pair: (-pair[1], pair[0]))
         return scored[:k]
 
+    @unavailable_returns(lambda: {})
     def document_frequency(self, words: Iterable[str]) -> dict[str, int]:
         """In how many chunks each term (an output of `terms()`) occurs."""
         out: dict[str, int] = {}
@@ -291,6 +300,7 @@ class LexicalIndex:
             [{"t": t, "d": sign * n} for t, n in counts.items()],
         )
 
+    @unavailable_returns(lambda: (0, {}))
     def unit_frequency(self, words: Iterable[str]) -> tuple[int, dict[str, int]]:
         """(number of sentence units, in how many units each term occurs); a unit's terms
         include its section's and, for a table row, its header's (as sentence scoring sees)."""
@@ -309,6 +319,7 @@ class LexicalIndex:
         with self.engine.connect() as conn:
             return int(conn.execute(text(f"SELECT count(*) FROM {self._docs}")).scalar() or 0)
 
+    @unavailable_returns(lambda: [])
     def sources(self) -> list[tuple[str, int, str]]:
         """`(source, chunk count, one chunk id)` per indexed document, by source."""
         with self.engine.connect() as conn:
