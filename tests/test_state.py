@@ -84,7 +84,9 @@ def test_a_key_is_claimed_once_across_connections_and_again_after_it_expires(
 
 def test_concurrent_claims_of_one_key_have_exactly_one_winner(state_url: str) -> None:
     url = state_url.replace("postgresql://", "postgresql+psycopg://")
-    stores = [FeedbackStore(create_engine(url)) for _ in range(2)]
+    # two engines, as two replicas would have; SQLite writers wait for the lock as kb's own do
+    wait = {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else {}
+    stores = [FeedbackStore(create_engine(url, **wait)) for _ in range(2)]
     results: list[bool] = []
     barrier = threading.Barrier(8)
 
