@@ -10,6 +10,7 @@ checked against Chroma's chunk count and repaired in one paged pass when they st
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import time
@@ -61,10 +62,16 @@ class IndexWatcher:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="kb-index-watch", daemon=True)
             self._thread.start()
+            # A daemon thread killed mid-call into Chroma's native code at interpreter exit can
+            # crash the process (seen: `kb ask` exiting with SIGSEGV): stop it cleanly first.
+            atexit.register(self.close)
 
-    def close(self) -> None:
-        """Stop watching."""
+    def close(self, wait_seconds: float = 15.0) -> None:
+        """Stop watching (and wait for a check under way to finish)."""
         self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(wait_seconds)
 
     def _run(self) -> None:
         self._check_lexical(force=True)

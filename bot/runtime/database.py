@@ -68,12 +68,15 @@ def engine_at(url: str) -> Engine:
 
 def ensure_tables(engine: Engine, metadata: MetaData) -> None:
     """Create the tables of `metadata` that do not exist yet (idempotent, safe across processes)."""
-    try:
-        metadata.create_all(engine, checkfirst=True)
-    except DBAPIError:
-        # Another replica created the same table between our check and our CREATE; the second
-        # pass sees it and creates only what is still missing.
-        metadata.create_all(engine, checkfirst=True)
+    for attempt in range(5):
+        try:
+            metadata.create_all(engine, checkfirst=True)
+            return
+        except DBAPIError:
+            # Another replica (or thread) created a table between our check and our CREATE;
+            # the next pass sees it and creates only what is still missing.
+            if attempt == 4:
+                raise
 
 
 F = TypeVar("F", bound=Callable[..., Any])

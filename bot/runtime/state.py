@@ -101,18 +101,25 @@ def claim(engine: Engine, key: str, ttl_seconds: float) -> bool:
     exactly one succeeds. An expired claim is deleted first and can be taken again.
     """
     now = time.time()
-    # RETURNING, not rowcount: psycopg reports -1 for an INSERT … ON CONFLICT
-    stmt = (
+    insert = (
         dialect_insert(engine, claims)
         .values(key=key, expires_at=now + ttl_seconds)
         .on_conflict_do_nothing()
-        .returning(claims.c.key)
     )
+    sqlite_db = engine.dialect.name == "sqlite"
     with engine.begin() as conn:  # one transaction: one commit on the Slack ack path
+        if sqlite_db:
+            # Take the write lock before reading, so two writers cannot both decide from one
+            # snapshot (WAL readers otherwise keep their snapshot into the write).
+            conn.exec_driver_sql("BEGIN IMMEDIATE") if not conn.in_transaction() else None
         conn.execute(delete(claims).where(claims.c.key == key, claims.c.expires_at < now))
         if next(_claims_made) % 200 == 0:  # keep the table small without a sweeper thread
             conn.execute(delete(claims).where(claims.c.expires_at < now))
-        return conn.execute(stmt).first() is not None
+        if sqlite_db:  # changes() counts what this connection's last INSERT really wrote
+            conn.execute(insert)
+            return bool(conn.exec_driver_sql("SELECT changes()").scalar())
+        # RETURNING, not rowcount: psycopg reports -1 for an INSERT … ON CONFLICT
+        return conn.execute(insert.returning(claims.c.key)).first() is not None
 
 
 def _vector_key(model: str, question: str) -> str:
