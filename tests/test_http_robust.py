@@ -4,7 +4,6 @@ what a public /readyz shows, offline docs, and malformed requests, against real 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -23,6 +22,7 @@ from bot.doors.http import create_app
 from bot.doors.http_middleware import kb_http_protocol
 from bot.runtime.schema import Answer, Turn
 from bot.runtime.settings import Settings
+from tests.chroma_server import chroma_run
 from tests.conftest import make_settings
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.live_server import free_port, running
@@ -36,38 +36,10 @@ QUESTION = {"question": "Who owns digital transformation?"}
 @pytest.fixture(scope="module")
 def chroma(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, subprocess.Popen]]:
     """A real `chroma run` on loopback holding an index of the bundled corpus."""
-    exe = shutil.which("chroma", path=str(Path(sys.executable).parent)) or shutil.which("chroma")
-    assert exe, "the chroma CLI is installed with chromadb"
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            exe,
-            "run",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--path",
-            str(tmp_path_factory.mktemp("cs")),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(150):
-            try:
-                if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+    with chroma_run(tmp_path_factory.mktemp("cs")) as (url, proc):
         settings = make_settings(tmp_path_factory.mktemp("cs-local"), chroma_url=url)
         KnowledgeBot(settings).ensure_index()
         yield url, proc
-    finally:
-        os.kill(proc.pid, signal.SIGCONT)
-        proc.terminate()
-        proc.wait(10)
 
 
 def test_a_frozen_chroma_server_neither_hangs_readyz_nor_ask(

@@ -5,50 +5,22 @@ reason."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from bot.answer import KnowledgeBot
+from tests.chroma_server import chroma_run
 from tests.conftest import make_settings
-from tests.live_server import free_port
 
 
 @pytest.fixture(scope="module")
 def chroma_proc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
-    chroma = shutil.which("chroma", path=str(Path(sys.executable).parent)) or shutil.which("chroma")
-    assert chroma, "the chroma CLI is installed with chromadb"
-    port = free_port()
-    path = tmp_path_factory.mktemp("chroma-frozen")
-    proc = subprocess.Popen(
-        [chroma, "run", "--host", "127.0.0.1", "--port", str(port), "--path", str(path)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        give_up = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, "chroma run exited"
-            assert time.monotonic() < give_up, "chroma run did not become ready"
-            time.sleep(0.2)
+    with chroma_run(tmp_path_factory.mktemp("chroma-frozen")) as (url, proc):
         yield url, proc.pid
-    finally:
-        os.kill(proc.pid, signal.SIGCONT)
-        proc.terminate()
-        proc.wait(10)
 
 
 def test_a_frozen_chroma_server_does_not_outlast_the_deadline(
