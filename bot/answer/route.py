@@ -46,10 +46,13 @@ _COUNTS_AS = re.compile(
     r"\s+(?:as|under)\s+(?:an?\s+)?(?:IT|I\.T\.|digital)(?:\s+(?:transformation|initiative|project|work|change))?\b",
     _F,
 )
+# Who takes a piece of work on: "which team should own X", "who should fund X".
+_OWN = r"(?:(?:own|run|lead|fund|handle|deliver|sponsor|drive|manage)s?|pays?\s+for|takes?\s+on)\b"
 _WHICH = re.compile(
     r"\bwhich\s+(?:roadmap|bucket|budget|category|portfolio|pile|column|side|team|label|box|camp|lane)s?\b"
     r"(?:\s+(?:does|do|should|would|will|is|are|could|can|must)\b)?"
-    r"(?:\s+(?:you|we|i|they)\s+(?:put|file|place|see|book|assign|log|track)\b)?",
+    r"(?:\s+(?:you|we|i|they)\s+(?:put|file|place|see|book|assign|log|track)\b)?"
+    rf"(?:\s+{_OWN})?",
     _F,
 )
 _VERB_LEAD = re.compile(
@@ -59,8 +62,20 @@ _VERB_LEAD = re.compile(
     _F,
 )
 _MENTIONS_IT_OR_DIGITAL = re.compile(r"\b(?:IT|I\.T\.|(?i:digital))\b")
+_FRAME_NOUNS = (
+    r"(?:roadmap|bucket|budget|category|portfolio|pile|column|side|team|label|box|camp|lane)s?"
+)
 _WH_LEAD = re.compile(
-    r"^\s*(?:what|who|whom|whose|where|when|why|how)\b(?!\s+(?:would|should|do|could)\s+(?:you|we|i)\s+(?:classify|categori[sz]e|label|tag|bucket))",
+    r"^\s*(?:what|who|whom|whose|where|when|why|how|which(?!\s+" + _FRAME_NOUNS + r"))\b"
+    r"(?!\s+(?:would|should|do|could)\s+(?:you|we|i)\s+(?:classify|categori[sz]e|label|tag|bucket))",
+    _F,
+)
+# A wh-question that is itself the decision frame: "where does X belong/sit: IT or digital?",
+# "who should own X, IT or digital?" (unlike "what is X", which asks about the subject).
+_WH_FRAME = re.compile(
+    r"^\s*(?:where\s+(?:does|do|should|would|will|could|can|must|is|are)\b.*\b"
+    r"(?:belong|belongs|go|goes|sit|sits|fit|fits|land|lands|fall|falls|live|lives)\b"
+    rf"|who\s+(?:should|would|will|does|do|must|is\s+going\s+to)\s+{_OWN})",
     _F,
 )
 
@@ -70,6 +85,9 @@ _LEAD_SCAFFOLD = re.compile(
     r"(?:quick|short|simple|small)\s+(?:one|question|q)|question|q|hey(?:\s+\w+)?|hi(?:\s+\w+)?|hello|ok(?:ay)?|so|well|"
     r"please|pls|thanks|sorry|also|and|but|"
     r"how\s+(?:would|should|do|could)\s+(?:you|we|i)\s+(?:classify|categori[sz]e|label|tag|bucket|see|treat|call)|"
+    r"where\s+(?:does|do|should|would|will|could|can|must|is|are)|"
+    r"who\s+(?:should|would|will|does|do|must|is\s+going\s+to)\s+" + _OWN + r"|"
+    r"(?:help\s+me\s+)?(?:label|tag|sort|triage|bucket)(?:\s+(?:this|these|it))?(?:\s+(?:one|for\s+me|please))?|"
     r"(?:can|could|would|will)\s+you\s+(?:please\s+)?(?:classify|categori[sz]e|label|tag|bucket|say\s+(?:if|whether))|"
     r"(?:classify|categori[sz]e)(?:\s+(?:for\s+me|please))?|"
     r"(?:is|are|was|were|would|will|does|do|did|should|could|can|shall|might)"
@@ -189,7 +207,7 @@ def asks_for_decision(question: str) -> bool:
     """True when a question asks whether something is an IT or a digital initiative."""
     text = _tidy(question)
     if _ALTERNATIVE.search(text) or _COUNTS_AS.search(text) or _VERB_LEAD.match(text):
-        return not _WH_LEAD.match(text) or bool(_VERB_LEAD.match(text))
+        return not _WH_LEAD.match(text) or bool(_VERB_LEAD.match(text) or _WH_FRAME.match(text))
     return bool(_WHICH.search(text) and _MENTIONS_IT_OR_DIGITAL.search(text))
 
 
@@ -209,7 +227,7 @@ def _strip_frame(piece: str) -> tuple[str, bool]:
         piece, n = pattern.subn(" ", piece)
         framed = framed or n > 0
     text = _tidy(piece)
-    if _VERB_LEAD.match(text):
+    if _VERB_LEAD.match(text) or _WH_FRAME.match(text):
         framed = True
     for _ in range(6):
         stripped = _tidy(_LEAD_SCAFFOLD.sub("", text, count=1))
