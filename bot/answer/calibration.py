@@ -12,8 +12,10 @@ class Calibration:
     abstain_below: float = 0.30  # evidence score under which we abstain
     lexical_weight: float = 0.25  # weight of question-term coverage in the evidence score
     unit_floor: float = 0.30  # weakest unit score we quote
-    classify_margin: float = 0.0  # added to the IT side's score
-    classify_both_gap: float = 0.04  # how much more IT-like the means must read than the purpose
-    initiative_floor: float = (
-        0.175  # nearness below which text is no IT/digital initiative (dev: 0.167 | 0.182)
-    )
+    classify_margin: float = 0.015  # added to the IT side's score (dev plateau 0.01–0.02)
+    classify_both_gap: float = 0.02  # how much more IT-like the means must read than the purpose
+    classify_both_means: float = -0.03  # least IT-lean of a `both`'s means (dev: -0.06…-0.02)
+    classify_example_weight: float = 0.5  # share of the written examples (dev plateau 0.4–0.6)
+    # nearness below which text is no IT/digital initiative (dev: non-initiatives ≤ 0.281,
+    # initiatives ≥ 0.313)
+    initiative_floor: float = 0.30

@@ -4,9 +4,13 @@ Label prototypes are the corpus' own sentences, tagged by which side of a compar
 describe: the section they sit in ("IT Strategy › Risk Management", "Digital Transformation:
 Driving Business Innovation") or the subject they open with ("IT transformation is…",
 "Digital marketing is…"); the IT/digital columns of comparison tables become one prototype
-each. An initiative is embedded and compared with its nearest prototypes of each side. An
-initiative that modernises IT *in order to* enable a customer-facing change is `both`: its
-means and its purpose are classified separately and land on different sides.
+each. Beside them sit labelled example initiatives written after the corpus' criteria
+(`exemplars`), so that an initiative is also compared with work of its own kind ("replacing the
+storage arrays", "an app to book appointments") rather than only with general descriptions. An
+initiative is embedded; each side scores the mean similarity of its nearest corpus prototypes
+and of its nearest examples, blended by `example_weight`. An initiative that modernises IT *in
+order to* enable a customer-facing change is `both`: its means and its purpose are classified
+separately and land on different sides.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from bot.answer.exemplars import DIGITAL_EXAMPLES, IT_EXAMPLES
 from bot.answer.retrieve import ChunkRecord, KnowledgeIndex, UnitRecord
 from bot.runtime.text import SECTION_SEP
 
@@ -39,6 +44,7 @@ _PURPOSE = re.compile(
     re.IGNORECASE,
 )
 TOP_K = 4
+EXAMPLES_K = 3
 
 
 @dataclass
@@ -50,6 +56,8 @@ class Prototypes:
     chunk_ids: list[str] = field(default_factory=list)
     quotes: list[str] = field(default_factory=list)  # verbatim unit text to cite
     vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 384), np.float32))
+    example_sides: list[Side] = field(default_factory=list)
+    example_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 384), np.float32))
 
 
 def side_of(unit: UnitRecord, chunk: ChunkRecord) -> Side | None:
@@ -99,6 +107,9 @@ def build_prototypes(index: KnowledgeIndex, embed) -> Prototypes:  # type: ignor
             protos.chunk_ids.append(chunk_id)
             protos.quotes.append(quote)
     protos.vectors = vectors
+    examples = [("it", t) for t in IT_EXAMPLES] + [("digital", t) for t in DIGITAL_EXAMPLES]
+    protos.example_sides = [side for side, _ in examples]
+    protos.example_vectors = np.asarray(embed([t for _, t in examples]), dtype=np.float32)
     return protos
 
 
@@ -148,8 +159,12 @@ class InitiativeClassifier:
         margin: float = 0.0,
         scale: float = 25.0,
         both_gap: float = 0.04,
+        example_weight: float = 0.5,
+        both_means: float = 0.0,
     ) -> None:
+        self.both_means = both_means  # how IT-like the means of a `both` must at least read
         self.protos = prototypes
+        self.example_weight = example_weight  # share of the examples in a side's score
         self.both_gap = both_gap
         self.margin = margin  # added to the IT score: calibrated on the dev split
         self.scale = scale
@@ -157,27 +172,47 @@ class InitiativeClassifier:
             side: np.array([i for i, s in enumerate(prototypes.sides) if s == side], dtype=int)
             for side in ("it", "digital")
         }
+        self._example_idx = {
+            side: np.array(
+                [i for i, s in enumerate(prototypes.example_sides) if s == side], dtype=int
+            )
+            for side in ("it", "digital")
+        }
 
     def side_scores(self, vector: np.ndarray) -> tuple[dict[str, float], dict[str, list[int]]]:
-        """Mean of the top-k prototype similarities per side, and those prototypes."""
+        """Per side, the blend of the mean top-k similarity to its corpus prototypes and to its
+        examples; and the side's best corpus prototypes (what a verdict cites)."""
         sims = self.protos.vectors @ vector
+        example_sims = self.protos.example_vectors @ vector
         scores: dict[str, float] = {}
         best: dict[str, list[int]] = {}
         for side, idx in self._side_idx.items():
-            if idx.size == 0:
-                scores[side], best[side] = 0.0, []
-                continue
             order = idx[np.argsort(-sims[idx])][:TOP_K]
-            scores[side] = float(sims[order].mean())
+            corpus = float(sims[order].mean()) if order.size else 0.0
             best[side] = [int(i) for i in order]
+            ex = self._example_idx[side]
+            if ex.size == 0:
+                scores[side] = corpus
+                continue
+            example = float(np.sort(example_sims[ex])[-EXAMPLES_K:].mean())
+            scores[side] = (1 - self.example_weight) * corpus + self.example_weight * example
         scores["it"] += self.margin
         return scores, best
 
     def nearness(self, vector: np.ndarray) -> float:
-        """Mean similarity of the closest prototypes of either side: how near the text lies to
-        anything the corpus says about IT or digital work."""
-        scores, _ = self.side_scores(vector)
-        return max(scores["it"] - self.margin, scores["digital"])
+        """How near a text lies to IT or digital work: the mean similarity of its closest
+        written examples of either side (of the corpus prototypes when there are none). The
+        examples are initiatives, so small talk and questions lie far from them, whereas
+        the corpus' general descriptions of the two sides sit near many ordinary words."""
+        if not len(self.protos.example_vectors):
+            scores, _ = self.side_scores(vector)
+            return max(scores["it"] - self.margin, scores["digital"])
+        sims = self.protos.example_vectors @ vector
+        return max(
+            float(np.sort(sims[idx])[-EXAMPLES_K:].mean())
+            for idx in self._example_idx.values()
+            if idx.size
+        )
 
     def _side(
         self, vector: np.ndarray
@@ -199,8 +234,13 @@ class InitiativeClassifier:
         if split:
             _means_label, means_diff, _, means_best = self._side(vectors[1])
             _purpose_label, purpose_diff, _, purpose_best = self._side(vectors[2])
-            # The means reads more like IT than the purpose does, and the purpose is digital.
-            if purpose_diff < 0 and means_diff - purpose_diff > self.both_gap:
+            # The means is IT work (an internal system), the purpose a digital, customer-facing
+            # change, and the two lie far enough apart.
+            if (
+                means_diff >= self.both_means
+                and purpose_diff < 0
+                and means_diff - purpose_diff > self.both_gap
+            ):
                 strength = min(abs(means_diff), abs(purpose_diff))
                 return Verdict(
                     "both",

@@ -141,6 +141,8 @@ class KnowledgeBot:
             build_prototypes(index, self.embed),
             margin=self.calibration.classify_margin,
             both_gap=self.calibration.classify_both_gap,
+            example_weight=self.calibration.classify_example_weight,
+            both_means=self.calibration.classify_both_means,
         )
 
     def classifier(self, index: KnowledgeIndex | None = None) -> InitiativeClassifier:
