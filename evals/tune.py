@@ -109,22 +109,35 @@ def routing_cases(split: str) -> list[dict]:
     return [c for c in map(json.loads, lines) if c["split"] == split]
 
 
-def routing_accuracy(bot: KnowledgeBot, split: str) -> None:
-    """Label accuracy through /ask (bot.answer) and /classify (bot.classify) alike; "none"
-    means no label (not an initiative). Also prints the non-initiative floor's margins."""
+def routing_accuracy(bot: KnowledgeBot, split: str, verbose: bool = True) -> dict[str, float]:
+    """Label accuracy through /ask (bot.answer) and /classify (bot.classify) alike, over the
+    routing phrasings and the seed classify cases; "none" means no label (not an initiative).
+    Prints the confusion (expected → got) and each miss, and the non-initiative floor's margins."""
     cases = routing_cases(split) + [
         {**c, "door": "ask"} for c in dev_or_test("classify", split) if c["split"] == split
     ]
+    accuracy: dict[str, float] = {}
     for door in ("ask", "classify"):
         subset = [c for c in cases if door == "classify" or c["door"] == "ask"]
         fn = bot.answer if door == "ask" else bot.classify
-        correct = 0
+        confusion: dict[tuple[str, str], int] = {}
         for case in subset:
             got = fn(case["question"]).classification
-            correct += (got.label if got else "none") == case["label"]
-        print(f"routing ({split}, /{door}): accuracy {correct / len(subset):.3f} of {len(subset)}")
+            label = got.label if got else "none"
+            key = (case["label"], label)
+            confusion[key] = confusion.get(key, 0) + 1
+            if verbose and label != case["label"]:
+                print(f"  ✗ /{door} {case['id']} {case['label']}→{label}: {case['question']}")
+        right = sum(n for (want, got), n in confusion.items() if want == got)
+        accuracy[door] = right / len(subset)
+        print(f"routing ({split}, /{door}): accuracy {accuracy[door]:.3f} of {len(subset)}")
+        labels = ("it", "digital", "both", "none")
+        print("  confusion (row expected, column got): " + " ".join(f"{g:>7}" for g in labels))
+        for want in labels:
+            row = " ".join(f"{confusion.get((want, g), 0):>7}" for g in labels)
+            print(f"  {want:>38}: {row}")
     classifier = bot.classifier()
-    near = {c["label"] == "none": [] for c in cases}
+    near: dict[bool, list[float]] = {}
     for case in cases:
         vector = bot.embed([case["initiative"] or "-"])[0]
         near.setdefault(case["label"] == "none", []).append(classifier.nearness(vector))
@@ -133,6 +146,7 @@ def routing_accuracy(bot: KnowledgeBot, split: str) -> None:
         f"non-initiatives max {max(near.get(True, [0])):.3f} "
         f"(Calibration.initiative_floor = {bot.calibration.initiative_floor})"
     )
+    return accuracy
 
 
 def dev_or_test(kind: str, split: str) -> list[dict]:
