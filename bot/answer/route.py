@@ -235,11 +235,33 @@ def _strip_frame(piece: str) -> tuple[str, bool]:
             break
         text = stripped
     if framed:
-        words = text.split()
-        while words and words[-1].lower().strip(",.;:") in _TRAIL_WORDS:
-            words.pop()
-        text = _tidy(" ".join(words))
+        text = _trim_trailing_frame(text)
     return text, framed
+
+
+# Words that end an initiative as often as they end a frame: stripped only where the frame
+# shows itself around them ("X count as" → X, but "stock counts" stays; "on top of it" stays).
+_LINK_VERBS = frozenset(["count", "counts", "qualify", "qualifies"])
+_PRONOUNS = frozenset(["it", "this", "that"])
+_PREPOSITIONS = frozenset(["of", "on", "in", "to", "for", "with", "from", "into", "onto", "under"])
+
+
+def _trim_trailing_frame(text: str) -> str:
+    """`text` without the scaffolding words a stripped frame leaves at its end."""
+    words = text.split()
+    dropped_preposition = False
+    while words:
+        word = words[-1].lower().strip(",.;:")
+        before = words[-2].lower().strip(",.;:") if len(words) > 1 else ""
+        if word not in _TRAIL_WORDS:
+            break
+        if word in _LINK_VERBS and not dropped_preposition:
+            break
+        if word in _PRONOUNS and before in _PREPOSITIONS:
+            break  # "on top of it": the pronoun is the object of the initiative's preposition
+        dropped_preposition = word in ("as", "under")
+        words.pop()
+    return _tidy(" ".join(words))
 
 
 def _content_words(text: str) -> int:
