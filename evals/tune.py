@@ -2,6 +2,8 @@
 
     python -m evals.tune            # dev: suggestions, routing accuracy, company abstention
     python -m evals.tune --test     # report routing and company abstention on test (no tuning)
+    python -m evals.tune --routing [--test]   # only the classifier and the routing phrasings
+    python -m evals.tune --save-examples      # after editing bot/answer/exemplars.py
 
 Prints, for the current index: the abstention threshold that best separates answerable from
 off-topic dev questions, the classifier's `both` gap and IT margin that maximise dev accuracy,
@@ -59,21 +61,41 @@ def tune_abstention(bot: KnowledgeBot) -> float:
 
 
 def tune_classifier(bot: KnowledgeBot) -> None:
-    """Grid over the `both` gap and the IT margin."""
-    cases = dev_cases("classify")
+    """Grid over the examples' weight, the IT margin and the `both` gap, by label accuracy on
+    the dev initiatives (seed classify cases and routing phrasings, frames removed as /ask
+    removes them)."""
+    from bot.answer.route import route
+
+    cases = [c for c in dev_cases("classify") + routing_cases("dev") if c["label"] != "none"]
+    initiatives = []
+    for case in cases:
+        decision = route(case["question"])
+        initiatives.append(decision.initiative if decision.kind == "classify" else case["question"])
+    vectors: dict[str, np.ndarray] = {}
+
+    def embed(texts: list[str]) -> np.ndarray:  # the grid classifies the same clauses often
+        missing = [t for t in texts if t not in vectors]
+        if missing:
+            vectors.update(zip(missing, bot.embed(missing), strict=True))
+        return np.stack([vectors[t] for t in texts])
+
     classifier = bot.classifier()
+    calibrated = (classifier.example_weight, classifier.margin, classifier.both_gap)
     results = []
-    for gap, margin in itertools.product(
-        [0.0, 0.02, 0.04, 0.06, 0.08], [-0.02, -0.01, 0.0, 0.01, 0.02]
+    for weight, margin, gap in itertools.product(
+        [0.3, 0.5, 0.7, 1.0], [-0.01, 0.0, 0.01, 0.02], [0.0, 0.02, 0.04]
     ):
-        classifier.both_gap, classifier.margin = gap, margin
+        classifier.example_weight, classifier.margin, classifier.both_gap = weight, margin, gap
         correct = sum(
-            classifier.classify(c["initiative"], bot.embed).label == c["label"] for c in cases
+            classifier.classify(text, embed).label == case["label"]
+            for text, case in zip(initiatives, cases, strict=True)
         )
-        results.append((correct / len(cases), -abs(margin), gap, margin))
-    accuracy, _, gap, margin = max(results)
+        results.append((correct / len(cases), -abs(margin), weight, gap, margin))
+    classifier.example_weight, classifier.margin, classifier.both_gap = calibrated
+    accuracy, _, weight, gap, margin = max(results)
     print(
-        f"classifier: dev accuracy {accuracy:.3f} with classify_both_gap={gap} classify_margin={margin}"
+        f"classifier: dev accuracy {accuracy:.3f} of {len(cases)} with classify_example_weight="
+        f"{weight} classify_both_gap={gap} classify_margin={margin}"
     )
 
 
@@ -195,7 +217,17 @@ def main() -> None:
     split = "test" if "--test" in sys.argv else "dev"
     settings = Settings(data_dir=Path(".kb"), llm="local")
     bot = KnowledgeBot(settings)
+    if "--save-examples" in sys.argv:  # after editing bot/answer/exemplars.py
+        from bot.answer.example_vectors import save_example_vectors
+
+        print(f"wrote {save_example_vectors(bot.embed)}")
+        return
     bot.ensure_index()
+    if "--routing" in sys.argv:  # only the classification part
+        if split == "dev":
+            tune_classifier(bot)
+        routing_accuracy(bot, split)
+        return
     if split == "dev":
         tune_abstention(bot)
         tune_classifier(bot)
