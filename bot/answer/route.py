@@ -30,7 +30,7 @@ _NOUN = (
     r"transformations?|strateg(?:y|ies)|ones?|matters?|topics?|issues?|jobs?|tasks?|"
     r"departments?|domains?|areas?))?"
 )
-_ART = r"(?:(?i:an?|the|our)\s+)?"
+_ART = r"(?:(?i:an?|the|our|more|mostly|rather|purely|primarily)\s+)?"
 _OR = r"(?:\s*,\s*(?:or\s+)?|\s+or\s+|\s*/\s*)"
 _BOTH = rf"(?:{_OR}{_ART}(?i:both|neither|something else|either)\b)?"
 # What may follow the alternative: the end of a clause, not a noun it modifies ("digital
@@ -49,7 +49,8 @@ _COUNTS_AS = re.compile(
 # Who takes a piece of work on: "which team should own X", "who should fund X".
 _OWN = r"(?:(?:own|run|lead|fund|handle|deliver|sponsor|drive|manage)s?|pays?\s+for|takes?\s+on)\b"
 _WHICH = re.compile(
-    r"\bwhich\s+(?:roadmap|bucket|budget|category|portfolio|pile|column|side|team|label|box|camp|lane)s?\b"
+    r"(?:\b(?:in|on|into|under|from|to)\s+)?\b(?:which|what)\s+"
+    r"(?:roadmap|bucket|budget|category|portfolio|pile|column|side|team|label|box|camp|lane)s?\b"
     r"(?:\s+(?:does|do|should|would|will|is|are|could|can|must)\b)?"
     r"(?:\s+(?:you|we|i|they)\s+(?:put|file|place|see|book|assign|log|track)\b)?"
     rf"(?:\s+{_OWN})?",
@@ -66,7 +67,7 @@ _FRAME_NOUNS = (
     r"(?:roadmap|bucket|budget|category|portfolio|pile|column|side|team|label|box|camp|lane)s?"
 )
 _WH_LEAD = re.compile(
-    r"^\s*(?:what|who|whom|whose|where|when|why|how|which(?!\s+" + _FRAME_NOUNS + r"))\b"
+    r"^\s*(?:(?:what|which)(?!\s+" + _FRAME_NOUNS + r")|who|whom|whose|where|when|why|how)\b"
     r"(?!\s+(?:would|should|do|could)\s+(?:you|we|i)\s+(?:classify|categori[sz]e|label|tag|bucket))",
     _F,
 )
@@ -86,6 +87,9 @@ _LEAD_SCAFFOLD = re.compile(
     r"please|pls|thanks|sorry|also|and|but|"
     r"how\s+(?:would|should|do|could)\s+(?:you|we|i)\s+(?:classify|categori[sz]e|label|tag|bucket|see|treat|call)|"
     r"where\s+(?:does|do|should|would|will|could|can|must|is|are)|"
+    r"(?:(?:can|could|would)\s+you\s+)?(?:tell\s+me|let\s+me\s+know|say)\s+(?:whether|if)|"
+    r"i\s+(?:need|want|would\s+like|'d\s+like)\s+to\s+know\s+(?:whether|if)|"
+    r"i\s+(?:wonder|am\s+wondering|was\s+wondering)\s+(?:whether|if)|"
     r"who\s+(?:should|would|will|does|do|must|is\s+going\s+to)\s+" + _OWN + r"|"
     r"(?:help\s+me\s+)?(?:label|tag|sort|triage|bucket)(?:\s+(?:this|these|it))?(?:\s+(?:one|for\s+me|please))?|"
     r"(?:can|could|would|will)\s+you\s+(?:please\s+)?(?:classify|categori[sz]e|label|tag|bucket|say\s+(?:if|whether))|"
