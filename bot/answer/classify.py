@@ -5,12 +5,15 @@ describe: the section they sit in ("IT Strategy › Risk Management", "Digital T
 Driving Business Innovation") or the subject they open with ("IT transformation is…",
 "Digital marketing is…"); the IT/digital columns of comparison tables become one prototype
 each. Beside them sit labelled example initiatives written after the corpus' criteria
-(`exemplars`), so that an initiative is also compared with work of its own kind ("replacing the
-storage arrays", "an app to book appointments") rather than only with general descriptions. An
-initiative is embedded; each side scores the mean similarity of its nearest corpus prototypes
-and of its nearest examples, blended by `example_weight`. An initiative that modernises IT *in
-order to* enable a customer-facing change is `both`: its means and its purpose are classified
-separately and land on different sides.
+(`exemplars`), from which a linear separator is learnt (`example_vectors.separate`), so that an
+initiative is also judged against work of its own kind ("replacing the storage arrays", "an app
+to book appointments") rather than only against general descriptions. An initiative is
+embedded; the two sides' scores blend the mean similarity of its nearest corpus prototypes with
+the separator's signed score, weighed by `example_weight`. `both` is one piece of IT work
+joined to a digital, customer-facing change: a means and its purpose ("upgrade X so that
+customers can Y") or two pieces of work ("replacing X and launching Y"), classified separately
+and landing on different sides. Whether text is an initiative at all is its nearness to the
+written initiatives against the written non-initiatives.
 """
 
 from __future__ import annotations
@@ -64,7 +67,8 @@ class Prototypes:
     vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 384), np.float32))
     example_sides: list[Side] = field(default_factory=list)
     example_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 384), np.float32))
-    separator: np.ndarray | None = None  # weights and bias: > 0 reads as IT (see `example_vectors.separate`)
+    # weights and bias, > 0 reads as IT (see `example_vectors.separate`)
+    separator: np.ndarray | None = None
     other_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 384), np.float32))
 
 
@@ -158,7 +162,8 @@ class Verdict:
 
 
 class InitiativeClassifier:
-    """Nearest-prototype classifier over the corpus' own IT and digital descriptions."""
+    """The corpus' own IT and digital descriptions (nearest prototypes, quoted as evidence)
+    blended with a separator learnt from written example initiatives."""
 
     def __init__(
         self,
