@@ -59,6 +59,8 @@ def _stored_vectors(first: np.ndarray) -> np.ndarray | None:
             vectors = stored["vectors"].astype(np.float32)
     except (OSError, KeyError, ValueError):
         return None
+    if vectors.shape[1] != first.shape[0]:  # another embedding model
+        return None
     return vectors if float(vectors[0] @ first) > 0.999 else None
 
 
