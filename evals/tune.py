@@ -2,6 +2,8 @@
 
     python -m evals.tune            # dev: suggestions, routing accuracy, company abstention
     python -m evals.tune --test     # report routing and company abstention on test (no tuning)
+    python -m evals.tune --routing [--test]   # only the classifier and the routing phrasings
+    python -m evals.tune --save-examples      # after editing bot/answer/exemplars.py
 
 Prints, for the current index: the abstention threshold that best separates answerable from
 off-topic dev questions, the classifier's `both` gap and IT margin that maximise dev accuracy,
@@ -59,21 +61,41 @@ def tune_abstention(bot: KnowledgeBot) -> float:
 
 
 def tune_classifier(bot: KnowledgeBot) -> None:
-    """Grid over the `both` gap and the IT margin."""
-    cases = dev_cases("classify")
+    """Grid over the examples' weight, the IT margin and the `both` gap, by label accuracy on
+    the dev initiatives (seed classify cases and routing phrasings, frames removed as /ask
+    removes them)."""
+    from bot.answer.route import route
+
+    cases = [c for c in dev_cases("classify") + routing_cases("dev") if c["label"] != "none"]
+    initiatives = []
+    for case in cases:
+        decision = route(case["question"])
+        initiatives.append(decision.initiative if decision.kind == "classify" else case["question"])
+    vectors: dict[str, np.ndarray] = {}
+
+    def embed(texts: list[str]) -> np.ndarray:  # the grid classifies the same clauses often
+        missing = [t for t in texts if t not in vectors]
+        if missing:
+            vectors.update(zip(missing, bot.embed(missing), strict=True))
+        return np.stack([vectors[t] for t in texts])
+
     classifier = bot.classifier()
+    calibrated = (classifier.example_weight, classifier.margin, classifier.both_gap)
     results = []
-    for gap, margin in itertools.product(
-        [0.0, 0.02, 0.04, 0.06, 0.08], [-0.02, -0.01, 0.0, 0.01, 0.02]
+    for weight, margin, gap in itertools.product(
+        [0.3, 0.5, 0.7, 1.0], [-0.01, 0.0, 0.01, 0.02], [0.0, 0.02, 0.04]
     ):
-        classifier.both_gap, classifier.margin = gap, margin
+        classifier.example_weight, classifier.margin, classifier.both_gap = weight, margin, gap
         correct = sum(
-            classifier.classify(c["initiative"], bot.embed).label == c["label"] for c in cases
+            classifier.classify(text, embed).label == case["label"]
+            for text, case in zip(initiatives, cases, strict=True)
         )
-        results.append((correct / len(cases), -abs(margin), gap, margin))
-    accuracy, _, gap, margin = max(results)
+        results.append((correct / len(cases), -abs(margin), weight, gap, margin))
+    classifier.example_weight, classifier.margin, classifier.both_gap = calibrated
+    accuracy, _, weight, gap, margin = max(results)
     print(
-        f"classifier: dev accuracy {accuracy:.3f} with classify_both_gap={gap} classify_margin={margin}"
+        f"classifier: dev accuracy {accuracy:.3f} of {len(cases)} with classify_example_weight="
+        f"{weight} classify_both_gap={gap} classify_margin={margin}"
     )
 
 
@@ -109,22 +131,35 @@ def routing_cases(split: str) -> list[dict]:
     return [c for c in map(json.loads, lines) if c["split"] == split]
 
 
-def routing_accuracy(bot: KnowledgeBot, split: str) -> None:
-    """Label accuracy through /ask (bot.answer) and /classify (bot.classify) alike; "none"
-    means no label (not an initiative). Also prints the non-initiative floor's margins."""
+def routing_accuracy(bot: KnowledgeBot, split: str, verbose: bool = True) -> dict[str, float]:
+    """Label accuracy through /ask (bot.answer) and /classify (bot.classify) alike, over the
+    routing phrasings and the seed classify cases; "none" means no label (not an initiative).
+    Prints the confusion (expected → got) and each miss, and the non-initiative floor's margins."""
     cases = routing_cases(split) + [
         {**c, "door": "ask"} for c in dev_or_test("classify", split) if c["split"] == split
     ]
+    accuracy: dict[str, float] = {}
     for door in ("ask", "classify"):
         subset = [c for c in cases if door == "classify" or c["door"] == "ask"]
         fn = bot.answer if door == "ask" else bot.classify
-        correct = 0
+        confusion: dict[tuple[str, str], int] = {}
         for case in subset:
             got = fn(case["question"]).classification
-            correct += (got.label if got else "none") == case["label"]
-        print(f"routing ({split}, /{door}): accuracy {correct / len(subset):.3f} of {len(subset)}")
+            label = got.label if got else "none"
+            key = (case["label"], label)
+            confusion[key] = confusion.get(key, 0) + 1
+            if verbose and label != case["label"]:
+                print(f"  ✗ /{door} {case['id']} {case['label']}→{label}: {case['question']}")
+        right = sum(n for (want, got), n in confusion.items() if want == got)
+        accuracy[door] = right / len(subset)
+        print(f"routing ({split}, /{door}): accuracy {accuracy[door]:.3f} of {len(subset)}")
+        labels = ("it", "digital", "both", "none")
+        print("  confusion (row expected, column got): " + " ".join(f"{g:>7}" for g in labels))
+        for want in labels:
+            row = " ".join(f"{confusion.get((want, g), 0):>7}" for g in labels)
+            print(f"  {want:>38}: {row}")
     classifier = bot.classifier()
-    near = {c["label"] == "none": [] for c in cases}
+    near: dict[bool, list[float]] = {}
     for case in cases:
         vector = bot.embed([case["initiative"] or "-"])[0]
         near.setdefault(case["label"] == "none", []).append(classifier.nearness(vector))
@@ -133,6 +168,7 @@ def routing_accuracy(bot: KnowledgeBot, split: str) -> None:
         f"non-initiatives max {max(near.get(True, [0])):.3f} "
         f"(Calibration.initiative_floor = {bot.calibration.initiative_floor})"
     )
+    return accuracy
 
 
 def dev_or_test(kind: str, split: str) -> list[dict]:
@@ -181,7 +217,17 @@ def main() -> None:
     split = "test" if "--test" in sys.argv else "dev"
     settings = Settings(data_dir=Path(".kb"), llm="local")
     bot = KnowledgeBot(settings)
+    if "--save-examples" in sys.argv:  # after editing bot/answer/exemplars.py
+        from bot.answer.example_vectors import save_example_vectors
+
+        print(f"wrote {save_example_vectors(bot.embed)}")
+        return
     bot.ensure_index()
+    if "--routing" in sys.argv:  # only the classification part
+        if split == "dev":
+            tune_classifier(bot)
+        routing_accuracy(bot, split)
+        return
     if split == "dev":
         tune_abstention(bot)
         tune_classifier(bot)

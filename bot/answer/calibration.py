@@ -12,8 +12,10 @@ class Calibration:
     abstain_below: float = 0.30  # evidence score under which we abstain
     lexical_weight: float = 0.25  # weight of question-term coverage in the evidence score
     unit_floor: float = 0.30  # weakest unit score we quote
-    classify_margin: float = 0.0  # added to the IT side's score
-    classify_both_gap: float = 0.04  # how much more IT-like the means must read than the purpose
-    initiative_floor: float = (
-        0.175  # nearness below which text is no IT/digital initiative (dev: 0.167 | 0.182)
-    )
+    classify_margin: float = 0.0  # added to the IT side's score (dev plateau 0.0 at weight 0.5)
+    classify_both_gap: float = 0.02  # how much more IT-like the means must read than the purpose
+    classify_both_means: float = 0.0  # least IT-lean of a `both`'s means (dev: -0.02…0.0)
+    classify_example_weight: float = 0.5  # share of the examples' separator (dev: 0.5 at scale 0.2)
+    # how much nearer the written initiatives than the written non-initiatives text must lie
+    # to be classified (dev: initiatives ≥ 0.125, non-initiatives ≤ -0.028)
+    initiative_floor: float = 0.05

@@ -1,81 +1,98 @@
 """Stage 3c, classify an initiative: refuse text that is not one, then the LLM's structured
 verdict (checked like an answer) or the local corpus-grounded classifier, within the
-request's deadline; an LLM failure falls back to the local verdict, degraded."""
+request's deadline; an LLM failure falls back to the local verdict, degraded.
+
+What this stage needs from the pipeline comes in one small explicit object, `Classifying`,
+rather than by reaching into `KnowledgeBot`: the embedder, the classifier with the working set
+its prototypes were read into, a fresh working set, retrieval, the deadline-bounded wait for
+store calls, the LLM client and the not-an-initiative floor.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
 
 from bot.answer.check import checked_rationale
 from bot.answer.classify import InitiativeClassifier
 from bot.answer.deadline import Deadline, DeadlineExceeded
-from bot.answer.generate import LlmError
+from bot.answer.generate import LlmBackend, LlmError
 from bot.answer.respond import degrade
-from bot.answer.retrieve import KnowledgeIndex
+from bot.answer.retrieve import Hit, KnowledgeIndex
 from bot.answer.route import looks_like_initiative
 from bot.answer.verdict import classification_answer, local_verdict_answer, not_an_initiative
 from bot.runtime.schema import Answer
 
-if TYPE_CHECKING:
-    from bot.answer.pipeline import KnowledgeBot
-
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
-def classify_initiative(bot: KnowledgeBot, initiative: str, backend: str, dl: Deadline) -> Answer:
+@dataclass(frozen=True)
+class Classifying:
+    """The pipeline's ports that classifying uses."""
+
+    embed: Callable[[list[str]], np.ndarray]
+    # The classifier and the working set its prototypes were read into (in memory).
+    classifier: Callable[[], tuple[InitiativeClassifier, KnowledgeIndex]]
+    index: Callable[[], KnowledgeIndex]
+    search: Callable[[str, np.ndarray], list[Hit]]  # the question's passages (top k)
+    wait: Callable[[Callable[[], Any], Deadline, str], Any]  # a store call within the deadline
+    llm: Callable[[], LlmBackend]
+    initiative_floor: float
+
+
+def classify_initiative(port: Classifying, initiative: str, backend: str, dl: Deadline) -> Answer:
     """The classification Answer for `initiative` (or the plain "not an initiative" reply)."""
-    index, reason = _index_within(bot, dl)
-    if not is_initiative(bot, initiative, bot.classifier(index)):
+    classifier, _ = port.classifier()  # prototypes in memory: no store call
+    if not is_initiative(port, initiative, classifier):
         return not_an_initiative(initiative)
+    reason = _store_reachable(port, dl)
     if backend == "openai":
         try:
-            return _classify_llm(bot, initiative, dl)
+            return _classify_llm(port, initiative, dl)
         except Exception as exc:
             log.warning("LLM classification failed, falling back to local: %s", exc)
             known = isinstance(exc, LlmError | DeadlineExceeded)
             llm_reason = (
                 str(exc) if known else f"the LLM classification failed ({type(exc).__name__})"
             )
-            return degrade(_classify_local(bot, initiative, index, reason), llm_reason)
-    return _classify_local(bot, initiative, index, reason)
+            return degrade(_classify_local(port, initiative, reason), llm_reason)
+    return _classify_local(port, initiative, reason)
 
 
-def is_initiative(bot: KnowledgeBot, text: str, classifier: InitiativeClassifier) -> bool:
+def is_initiative(port: Classifying, text: str, classifier: InitiativeClassifier) -> bool:
     """Whether text reads as an initiative and lies anywhere near IT or digital work."""
     if not looks_like_initiative(text):
         return False
-    vector = bot.embed([text])[0]
-    return classifier.nearness(vector) >= bot.calibration.initiative_floor
+    return classifier.nearness(port.embed([text])[0]) >= port.initiative_floor
 
 
-def _index_within(bot: KnowledgeBot, dl: Deadline) -> tuple[KnowledgeIndex, str | None]:
-    """A working set over the index, or (and why) none is to be had within the deadline."""
+def _store_reachable(port: Classifying, dl: Deadline) -> str | None:
+    """None, or why the vector store could not be reached within the deadline (the local
+    verdict then says it is degraded)."""
     try:
-        return bot._wait(bot.index, dl, "the vector store"), None
+        port.wait(port.index, dl, "the vector store")
+        return None
     except DeadlineExceeded as exc:
-        return bot.index(), exc.reason
+        return exc.reason
 
 
-def _classify_local(
-    bot: KnowledgeBot, initiative: str, index: KnowledgeIndex, reason: str | None
-) -> Answer:
-    classifier, index = bot.classifier_and_index()  # prototypes in memory: no store call
-    verdict = classifier.classify(initiative, bot.embed)
+def _classify_local(port: Classifying, initiative: str, reason: str | None) -> Answer:
+    classifier, index = port.classifier()
+    verdict = classifier.classify(initiative, port.embed)
     result = local_verdict_answer(initiative, verdict, classifier, index)
     return degrade(result, reason) if reason else result
 
 
-def _classify_llm(bot: KnowledgeBot, initiative: str, dl: Deadline) -> Answer:
-    qvec = bot.embed([initiative])[0]
-    hits = bot._wait(
-        lambda: bot.retriever.search(initiative, qvec, bot.settings.top_k),
-        dl,
-        "the vector store",
-    )
-    result, kept = bot._llm_client().classify(initiative, hits, dl)
-    index = bot.index()
-    rationale, citations = checked_rationale(result.rationale, kept, index, bot.embed)
+def _classify_llm(port: Classifying, initiative: str, dl: Deadline) -> Answer:
+    qvec = port.embed([initiative])[0]
+    hits = port.wait(lambda: port.search(initiative, qvec), dl, "the vector store")
+    result, kept = port.llm().classify(initiative, hits, dl)
+    rationale, citations = checked_rationale(result.rationale, kept, port.index(), port.embed)
     return classification_answer(
         initiative, result.label, result.confidence, rationale, citations, "openai"
     )

@@ -4,9 +4,16 @@ Label prototypes are the corpus' own sentences, tagged by which side of a compar
 describe: the section they sit in ("IT Strategy › Risk Management", "Digital Transformation:
 Driving Business Innovation") or the subject they open with ("IT transformation is…",
 "Digital marketing is…"); the IT/digital columns of comparison tables become one prototype
-each. An initiative is embedded and compared with its nearest prototypes of each side. An
-initiative that modernises IT *in order to* enable a customer-facing change is `both`: its
-means and its purpose are classified separately and land on different sides.
+each. Beside them sit labelled example initiatives written after the corpus' criteria
+(`exemplars`), from which a linear separator is learnt (`example_vectors.separate`), so that an
+initiative is also judged against work of its own kind ("replacing the storage arrays", "an app
+to book appointments") rather than only against general descriptions. An initiative is
+embedded; the two sides' scores blend the mean similarity of its nearest corpus prototypes with
+the separator's signed score, weighed by `example_weight`. `both` is one piece of IT work
+joined to a digital, customer-facing change: a means and its purpose ("upgrade X so that
+customers can Y") or two pieces of work ("replacing X and launching Y"), classified separately
+and landing on different sides. Whether text is an initiative at all is its nearness to the
+written initiatives against the written non-initiatives.
 """
 
 from __future__ import annotations
@@ -17,6 +24,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from bot.answer.example_vectors import examples
+from bot.answer.exemplars import DIGITAL_EXAMPLES, IT_EXAMPLES
 from bot.answer.retrieve import ChunkRecord, KnowledgeIndex, UnitRecord
 from bot.runtime.text import SECTION_SEP
 
@@ -38,7 +47,13 @@ _PURPOSE = re.compile(
     r"|\sso\s+(?=(?:[\w'’-]+\s+){1,4}(?:can|could|get|gets|will|may|stops?|is|are)\b)",
     re.IGNORECASE,
 )
+# Two pieces of work in one initiative: "replacing X and launching Y", "X, then Y".
+_STEPS = re.compile(
+    r",?\s+(?:and(?:\s+then)?|then|plus|while\s+also|as\s+well\s+as)\s+(?=[a-z]+ing\b)|,\s+(?=[a-z]+ing\b)"
+)
 TOP_K = 4
+EXAMPLES_K = 3  # nearest examples whose mean similarity is a text's nearness
+SEPARATOR_SCALE = 0.2  # the separator's output in units of prototype similarity
 
 
 @dataclass
@@ -50,6 +65,11 @@ class Prototypes:
     chunk_ids: list[str] = field(default_factory=list)
     quotes: list[str] = field(default_factory=list)  # verbatim unit text to cite
     vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 384), np.float32))
+    example_sides: list[Side] = field(default_factory=list)
+    example_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 384), np.float32))
+    # weights and bias, > 0 reads as IT (see `example_vectors.separate`)
+    separator: np.ndarray | None = None
+    other_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 384), np.float32))
 
 
 def side_of(unit: UnitRecord, chunk: ChunkRecord) -> Side | None:
@@ -99,6 +119,8 @@ def build_prototypes(index: KnowledgeIndex, embed) -> Prototypes:  # type: ignor
             protos.chunk_ids.append(chunk_id)
             protos.quotes.append(quote)
     protos.vectors = vectors
+    protos.example_sides = ["it"] * len(IT_EXAMPLES) + ["digital"] * len(DIGITAL_EXAMPLES)
+    protos.example_vectors, protos.other_vectors, protos.separator = examples(embed)
     return protos
 
 
@@ -140,7 +162,8 @@ class Verdict:
 
 
 class InitiativeClassifier:
-    """Nearest-prototype classifier over the corpus' own IT and digital descriptions."""
+    """The corpus' own IT and digital descriptions (nearest prototypes, quoted as evidence)
+    blended with a separator learnt from written example initiatives."""
 
     def __init__(
         self,
@@ -148,8 +171,12 @@ class InitiativeClassifier:
         margin: float = 0.0,
         scale: float = 25.0,
         both_gap: float = 0.04,
+        example_weight: float = 0.5,
+        both_means: float = 0.0,
     ) -> None:
+        self.both_means = both_means  # how IT-like the means of a `both` must at least read
         self.protos = prototypes
+        self.example_weight = example_weight  # share of the examples in a side's score
         self.both_gap = both_gap
         self.margin = margin  # added to the IT score: calibrated on the dev split
         self.scale = scale
@@ -157,27 +184,48 @@ class InitiativeClassifier:
             side: np.array([i for i, s in enumerate(prototypes.sides) if s == side], dtype=int)
             for side in ("it", "digital")
         }
+        self._example_idx = {
+            side: np.array(
+                [i for i, s in enumerate(prototypes.example_sides) if s == side], dtype=int
+            )
+            for side in ("it", "digital")
+        }
 
     def side_scores(self, vector: np.ndarray) -> tuple[dict[str, float], dict[str, list[int]]]:
-        """Mean of the top-k prototype similarities per side, and those prototypes."""
+        """Per side, the mean top-k similarity to its corpus prototypes blended with the
+        examples' separator (half its signed score to each side); and the side's best corpus
+        prototypes (what a verdict cites)."""
         sims = self.protos.vectors @ vector
         scores: dict[str, float] = {}
         best: dict[str, list[int]] = {}
         for side, idx in self._side_idx.items():
-            if idx.size == 0:
-                scores[side], best[side] = 0.0, []
-                continue
             order = idx[np.argsort(-sims[idx])][:TOP_K]
-            scores[side] = float(sims[order].mean())
+            scores[side] = float(sims[order].mean()) if order.size else 0.0
             best[side] = [int(i) for i in order]
+        separator = self.protos.separator
+        if separator is not None:
+            # A corpus that describes only one side (or neither) cannot weigh the two.
+            weight = self.example_weight if all(i.size for i in self._side_idx.values()) else 1.0
+            lean = SEPARATOR_SCALE * float(vector @ separator[:-1] + separator[-1]) / 2
+            scores = {
+                "it": (1 - weight) * scores["it"] + weight * lean,
+                "digital": (1 - weight) * scores["digital"] - weight * lean,
+            }
         scores["it"] += self.margin
         return scores, best
 
     def nearness(self, vector: np.ndarray) -> float:
-        """Mean similarity of the closest prototypes of either side: how near the text lies to
-        anything the corpus says about IT or digital work."""
-        scores, _ = self.side_scores(vector)
-        return max(scores["it"] - self.margin, scores["digital"])
+        """How much nearer a text lies to IT or digital work than to anything else: the mean
+        similarity of its closest written examples of either side, less that of its closest
+        examples of text that is no work at all (small talk, leisure, trivia). Without
+        examples, the similarity of its closest corpus prototypes."""
+        if not len(self.protos.example_vectors):
+            scores, _ = self.side_scores(vector)
+            return max(scores["it"] - self.margin, scores["digital"])
+        sims = self.protos.example_vectors @ vector
+        work = max(_top_mean(sims[idx]) for idx in self._example_idx.values() if idx.size)
+        other = self.protos.other_vectors @ vector
+        return work - (_top_mean(other) if other.size else 0.0)
 
     def _side(
         self, vector: np.ndarray
@@ -187,27 +235,63 @@ class InitiativeClassifier:
         return ("it" if diff >= 0 else "digital"), diff, scores, best
 
     def classify(self, initiative: str, embed) -> Verdict:  # type: ignore[no-untyped-def]
-        """Label an initiative; `embed(texts) -> array` embeds it (and its clauses)."""
-        parts = _PURPOSE.split(f" {initiative} ", maxsplit=1)
-        texts = [initiative]
-        split = len(parts) == 2 and all(len(p.split()) >= 2 for p in parts)
-        if split:
-            texts += [parts[0].strip(), parts[1].strip()]
-        vectors = np.asarray(embed(texts), dtype=np.float32)
+        """Label an initiative; `embed(texts) -> array` embeds it (and its clauses).
+
+        `both` is one piece of IT work joined to one digital change: a means and its purpose
+        ("upgrade X so that customers can Y"), or two pieces of work ("replacing X and
+        launching Y") of which one reads as IT and the other as digital."""
+        purpose = [p.strip() for p in _PURPOSE.split(f" {initiative} ", maxsplit=1)]
+        steps = [p.strip() for p in _STEPS.split(f" {initiative} ")]
+        clauses: list[str] = []
+        if (
+            len(purpose) == 2
+            and all(len(p.split()) >= 2 for p in purpose)
+            and _is_work(initiative, purpose[0])
+        ):
+            clauses = purpose
+        elif len(steps) >= 2 and all(len(p.split()) >= 2 for p in steps):
+            clauses = steps
+        vectors = np.asarray(embed([initiative, *clauses]), dtype=np.float32)
         label, diff, scores, best = self._side(vectors[0])
-        confidence = 1.0 / (1.0 + math.exp(-abs(diff) * self.scale))
-        if split:
-            _means_label, means_diff, _, means_best = self._side(vectors[1])
-            _purpose_label, purpose_diff, _, purpose_best = self._side(vectors[2])
-            # The means reads more like IT than the purpose does, and the purpose is digital.
-            if purpose_diff < 0 and means_diff - purpose_diff > self.both_gap:
-                strength = min(abs(means_diff), abs(purpose_diff))
-                return Verdict(
-                    "both",
-                    1.0 / (1.0 + math.exp(-strength * self.scale)),
-                    scores,
-                    means_best["it"][:1] + purpose_best["digital"][:1],
-                    means=parts[0].strip(),
-                    purpose=parts[1].strip(),
-                )
-        return Verdict(label, confidence, scores, best[label])
+        verdict = Verdict(label, _sigmoid(abs(diff) * self.scale), scores, best[label])
+        if not clauses:
+            return verdict
+        sides = [self._side(v) for v in vectors[1:]]
+        if clauses is purpose:
+            means, goal = sides
+            # The means is IT work (an internal system), the purpose a digital, customer-facing
+            # change, and the two lie far enough apart.
+            ok = means[1] >= self.both_means and goal[1] < 0
+        else:  # steps in any order: the most IT-like one is IT, the least a digital one
+            order = sorted(range(len(sides)), key=lambda i: -sides[i][1])
+            means, goal = sides[order[0]], sides[order[-1]]
+            clauses = [clauses[order[0]], clauses[order[-1]]]
+            ok = means[1] >= 0 > goal[1]
+        if ok and means[1] - goal[1] > self.both_gap:
+            strength = min(abs(means[1]), abs(goal[1]))
+            return Verdict(
+                "both",
+                _sigmoid(strength * self.scale),
+                scores,
+                means[3]["it"][:1] + goal[3]["digital"][:1],
+                means=clauses[0],
+                purpose=clauses[1],
+            )
+        return verdict
+
+
+def _is_work(initiative: str, means: str) -> bool:
+    """False for a thing described by a relative clause ("an online configurator that lets
+    buyers …": the clause is a feature of the product, not the purpose of a piece of work)."""
+    marker = _PURPOSE.search(f" {initiative} ")
+    relative = bool(marker and re.match(r"\s(?:which|that)\s", marker.group(0), re.I))
+    first = means.split()[0].lower()
+    return not relative or first.endswith("ing") or first in ("we", "our", "i")
+
+
+def _top_mean(sims: np.ndarray) -> float:
+    return float(np.sort(sims)[-EXAMPLES_K:].mean())
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from bot.answer.calibration import Calibration
-from bot.answer.classification import classify_initiative
+from bot.answer.classification import Classifying, classify_initiative
 from bot.answer.classify import InitiativeClassifier, build_prototypes
 from bot.answer.compose import abstain
 from bot.answer.deadline import Deadline, bounded, direct
@@ -141,18 +141,15 @@ class KnowledgeBot:
             build_prototypes(index, self.embed),
             margin=self.calibration.classify_margin,
             both_gap=self.calibration.classify_both_gap,
+            example_weight=self.calibration.classify_example_weight,
+            both_means=self.calibration.classify_both_means,
         )
 
-    def classifier(self, index: KnowledgeIndex | None = None) -> InitiativeClassifier:
-        """The corpus-grounded initiative classifier (rebuilt in the background after an
-        ingest; built here only the first time). `index` is accepted for callers that hold
-        one; the classifier does not depend on a request's working set."""
-        self.load()
-        assert self._watcher is not None
-        return self._watcher.classifier()
+    def classifier(self) -> InitiativeClassifier:
+        """The initiative classifier (rebuilt in the background after an ingest)."""
+        return self._classifier_and_index()[0]
 
-    def classifier_and_index(self) -> tuple[InitiativeClassifier, KnowledgeIndex]:
-        """The classifier with the working set its prototypes were read into (no store call)."""
+    def _classifier_and_index(self) -> tuple[InitiativeClassifier, KnowledgeIndex]:
         self.load()
         assert self._watcher is not None
         return self._watcher.classifier_and_index()
@@ -355,4 +352,9 @@ class KnowledgeBot:
 
     # ------------------------------------------------------------------ classification
     def _classify(self, initiative: str, backend: str, dl: Deadline) -> Answer:
-        return classify_initiative(self, initiative, backend, dl)
+        port = Classifying(
+            self.embed, self._classifier_and_index, self.index,
+            lambda q, v: self.retriever.search(q, v, self.settings.top_k), self._wait,
+            self._llm_client, self.calibration.initiative_floor,
+        )  # fmt: skip
+        return classify_initiative(port, initiative, backend, dl)

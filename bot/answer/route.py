@@ -30,7 +30,7 @@ _NOUN = (
     r"transformations?|strateg(?:y|ies)|ones?|matters?|topics?|issues?|jobs?|tasks?|"
     r"departments?|domains?|areas?))?"
 )
-_ART = r"(?:(?i:an?|the|our)\s+)?"
+_ART = r"(?:(?i:an?|the|our|more|mostly|rather|purely|primarily)\s+)?"
 _OR = r"(?:\s*,\s*(?:or\s+)?|\s+or\s+|\s*/\s*)"
 _BOTH = rf"(?:{_OR}{_ART}(?i:both|neither|something else|either)\b)?"
 # What may follow the alternative: the end of a clause, not a noun it modifies ("digital
@@ -46,10 +46,14 @@ _COUNTS_AS = re.compile(
     r"\s+(?:as|under)\s+(?:an?\s+)?(?:IT|I\.T\.|digital)(?:\s+(?:transformation|initiative|project|work|change))?\b",
     _F,
 )
+# Who takes a piece of work on: "which team should own X", "who should fund X".
+_OWN = r"(?:(?:own|run|lead|fund|handle|deliver|sponsor|drive|manage)s?|pays?\s+for|takes?\s+on)\b"
 _WHICH = re.compile(
-    r"\bwhich\s+(?:roadmap|bucket|budget|category|portfolio|pile|column|side|team|label|box|camp|lane)s?\b"
+    r"(?:\b(?:in|on|into|under|from|to)\s+)?\b(?:which|what)\s+"
+    r"(?:roadmap|bucket|budget|category|portfolio|pile|column|side|team|label|box|camp|lane)s?\b"
     r"(?:\s+(?:does|do|should|would|will|is|are|could|can|must)\b)?"
-    r"(?:\s+(?:you|we|i|they)\s+(?:put|file|place|see|book|assign|log|track)\b)?",
+    r"(?:\s+(?:you|we|i|they)\s+(?:put|file|place|see|book|assign|log|track)\b)?"
+    rf"(?:\s+{_OWN})?",
     _F,
 )
 _VERB_LEAD = re.compile(
@@ -59,8 +63,20 @@ _VERB_LEAD = re.compile(
     _F,
 )
 _MENTIONS_IT_OR_DIGITAL = re.compile(r"\b(?:IT|I\.T\.|(?i:digital))\b")
+_FRAME_NOUNS = (
+    r"(?:roadmap|bucket|budget|category|portfolio|pile|column|side|team|label|box|camp|lane)s?"
+)
 _WH_LEAD = re.compile(
-    r"^\s*(?:what|who|whom|whose|where|when|why|how)\b(?!\s+(?:would|should|do|could)\s+(?:you|we|i)\s+(?:classify|categori[sz]e|label|tag|bucket))",
+    r"^\s*(?:(?:what|which)(?!\s+" + _FRAME_NOUNS + r")|who|whom|whose|where|when|why|how)\b"
+    r"(?!\s+(?:would|should|do|could)\s+(?:you|we|i)\s+(?:classify|categori[sz]e|label|tag|bucket))",
+    _F,
+)
+# A wh-question that is itself the decision frame: "where does X belong/sit: IT or digital?",
+# "who should own X, IT or digital?" (unlike "what is X", which asks about the subject).
+_WH_FRAME = re.compile(
+    r"^\s*(?:where\s+(?:does|do|should|would|will|could|can|must|is|are)\b.*\b"
+    r"(?:belong|belongs|go|goes|sit|sits|fit|fits|land|lands|fall|falls|live|lives)\b"
+    rf"|who\s+(?:should|would|will|does|do|must|is\s+going\s+to)\s+{_OWN})",
     _F,
 )
 
@@ -70,6 +86,12 @@ _LEAD_SCAFFOLD = re.compile(
     r"(?:quick|short|simple|small)\s+(?:one|question|q)|question|q|hey(?:\s+\w+)?|hi(?:\s+\w+)?|hello|ok(?:ay)?|so|well|"
     r"please|pls|thanks|sorry|also|and|but|"
     r"how\s+(?:would|should|do|could)\s+(?:you|we|i)\s+(?:classify|categori[sz]e|label|tag|bucket|see|treat|call)|"
+    r"where\s+(?:does|do|should|would|will|could|can|must|is|are)|"
+    r"(?:(?:can|could|would)\s+you\s+)?(?:tell\s+me|let\s+me\s+know|say)\s+(?:whether|if)|"
+    r"i\s+(?:need|want|would\s+like|'d\s+like)\s+to\s+know\s+(?:whether|if)|"
+    r"i\s+(?:wonder|am\s+wondering|was\s+wondering)\s+(?:whether|if)|"
+    r"who\s+(?:should|would|will|does|do|must|is\s+going\s+to)\s+" + _OWN + r"|"
+    r"(?:help\s+me\s+)?(?:label|tag|sort|triage|bucket)(?:\s+(?:this|these|it))?(?:\s+(?:one|for\s+me|please))?|"
     r"(?:can|could|would|will)\s+you\s+(?:please\s+)?(?:classify|categori[sz]e|label|tag|bucket|say\s+(?:if|whether))|"
     r"(?:classify|categori[sz]e)(?:\s+(?:for\s+me|please))?|"
     r"(?:is|are|was|were|would|will|does|do|did|should|could|can|shall|might)"
@@ -189,7 +211,7 @@ def asks_for_decision(question: str) -> bool:
     """True when a question asks whether something is an IT or a digital initiative."""
     text = _tidy(question)
     if _ALTERNATIVE.search(text) or _COUNTS_AS.search(text) or _VERB_LEAD.match(text):
-        return not _WH_LEAD.match(text) or bool(_VERB_LEAD.match(text))
+        return not _WH_LEAD.match(text) or bool(_VERB_LEAD.match(text) or _WH_FRAME.match(text))
     return bool(_WHICH.search(text) and _MENTIONS_IT_OR_DIGITAL.search(text))
 
 
@@ -209,7 +231,7 @@ def _strip_frame(piece: str) -> tuple[str, bool]:
         piece, n = pattern.subn(" ", piece)
         framed = framed or n > 0
     text = _tidy(piece)
-    if _VERB_LEAD.match(text):
+    if _VERB_LEAD.match(text) or _WH_FRAME.match(text):
         framed = True
     for _ in range(6):
         stripped = _tidy(_LEAD_SCAFFOLD.sub("", text, count=1))
@@ -217,11 +239,33 @@ def _strip_frame(piece: str) -> tuple[str, bool]:
             break
         text = stripped
     if framed:
-        words = text.split()
-        while words and words[-1].lower().strip(",.;:") in _TRAIL_WORDS:
-            words.pop()
-        text = _tidy(" ".join(words))
+        text = _trim_trailing_frame(text)
     return text, framed
+
+
+# Words that end an initiative as often as they end a frame: stripped only where the frame
+# shows itself around them ("X count as" → X, but "stock counts" stays; "on top of it" stays).
+_LINK_VERBS = frozenset(["count", "counts", "qualify", "qualifies"])
+_PRONOUNS = frozenset(["it", "this", "that"])
+_PREPOSITIONS = frozenset(["of", "on", "in", "to", "for", "with", "from", "into", "onto", "under"])
+
+
+def _trim_trailing_frame(text: str) -> str:
+    """`text` without the scaffolding words a stripped frame leaves at its end."""
+    words = text.split()
+    dropped_preposition = False
+    while words:
+        word = words[-1].lower().strip(",.;:")
+        before = words[-2].lower().strip(",.;:") if len(words) > 1 else ""
+        if word not in _TRAIL_WORDS:
+            break
+        if word in _LINK_VERBS and not dropped_preposition:
+            break
+        if word in _PRONOUNS and before in _PREPOSITIONS:
+            break  # "on top of it": the pronoun is the object of the initiative's preposition
+        dropped_preposition = word in ("as", "under")
+        words.pop()
+    return _tidy(" ".join(words))
 
 
 def _content_words(text: str) -> int:

@@ -58,8 +58,8 @@ def local_verdict_answer(
     if label == "both":
         (_, q1, n1), (_, q2, n2) = quotes[0], quotes[-1]
         rationale = (
-            f"It modernises IT (“{verdict.means}”), which the corpus describes as IT work: “{q1}” [{n1}]; "
-            f"in order to enable a customer-facing change (“{verdict.purpose}”), which it describes as digital: “{q2}” [{n2}]."
+            f"It joins IT work (“{verdict.means}”), as the corpus describes IT: “{q1}” [{n1}], "
+            f"to a customer-facing change (“{verdict.purpose}”), as it describes digital: “{q2}” [{n2}]."
         )
     else:
         side_name = (

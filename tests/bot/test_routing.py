@@ -80,3 +80,62 @@ def test_text_that_is_not_an_initiative_gets_no_label(client: httpx.Client) -> N
 def test_a_plain_initiative_is_classified_through_classify(client: httpx.Client) -> None:
     for case in (c for c in DEV if c["door"] == "classify" and c["label"] != "none"):
         assert _classify_label(client, case["question"]) == case["label"]
+
+
+SEED = [
+    json.loads(line)
+    for line in (PACKAGE_ROOT / "evals" / "datasets" / "classify.jsonl")
+    .read_text(encoding="utf-8")
+    .splitlines()
+]
+
+
+def test_seed_phrasings_get_the_same_label_through_both_doors(client: httpx.Client) -> None:
+    dev = [c for c in SEED if c["split"] == "dev"]
+    right = 0
+    for case in dev:
+        via_ask = _ask_label(client, case["question"])
+        assert via_ask == _classify_label(client, case["question"]), case["question"]
+        right += via_ask == case["label"]
+    assert right / len(dev) >= 0.9
+    # 'both' from a means and its purpose, and from two pieces of work joined by "and".
+    assert (
+        _classify_label(
+            client, "replacing the ageing order database so shoppers can see live stock online"
+        )
+        == "both"
+    )
+    assert (
+        _classify_label(
+            client,
+            "replacing the ageing order database and launching live stock levels for shoppers online",
+        )
+        == "both"
+    )
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What is the difference between IT and digital strategy?",
+        "Which is more customer-focused, IT or digital strategy?",
+        "How does digital transformation differ from IT transformation?",
+        "Is digital strategy part of IT strategy?",
+    ],
+)
+def test_knowledge_questions_about_it_and_digital_are_answered_not_classified(
+    client: httpx.Client, question: str
+) -> None:
+    body = client.post("/ask", json={"question": question}).json()
+    assert body["classification"] is None
+    assert "gets no IT or digital label" not in body["answer"]
+    assert body["citations"]  # answered from the articles
+
+
+def test_the_shipped_example_vectors_fit_the_bundled_model(kb: KnowledgeBot) -> None:
+    from bot.answer.example_vectors import _stored_vectors
+    from bot.answer.exemplars import IT_EXAMPLES
+
+    # Stale vectors would be re-embedded at start-up (seconds) instead of read (milliseconds):
+    # after editing exemplars.py, run `python -m evals.tune --save-examples`.
+    assert _stored_vectors(kb.embed([IT_EXAMPLES[0]])[0]) is not None
