@@ -24,6 +24,8 @@ MAX_UNITS = 5
 MMR_LAMBDA = 0.75
 LEXICAL_WEIGHT = 0.2
 CHUNK_PRIOR = 0.2
+COVERAGE_WEIGHT = 0.15
+CONTINUE_LEAD = 2  # the best sentences this many sentences are followed by their continuation  # credit for question terms no chosen sentence states yet
 
 
 @dataclass
@@ -84,20 +86,47 @@ def _orphan_hit(index: KnowledgeIndex, unit: UnitRecord) -> Hit:
     return Hit(index.by_id[unit.chunk_id], fused=0.0, dense=0.0, lexical=0.0, rank=99)
 
 
-def pick(candidates: list[Scored], index: KnowledgeIndex, k: int, floor: float) -> list[Scored]:
-    """Up to `k` candidates by maximal marginal relevance, none below `floor`."""
+def roots(text: str) -> set[str]:
+    """Content terms cut to five characters: the light stemmer leaves "measure"/"measured"
+    apart, and coverage only needs to know the sentence speaks of the same thing."""
+    return {t[:5] for t in terms(text)}
+
+
+def pick(
+    candidates: list[Scored], index: KnowledgeIndex, k: int, floor: float, question: str = ""
+) -> list[Scored]:
+    """Up to `k` candidates by maximal marginal relevance, none below `floor`.
+
+    With the `question`, a candidate also earns credit for the question's terms it states
+    that no chosen sentence states yet, not counting terms of its own document's title (a
+    sentence that matches only the topic answers no ask): the answer covers every part of
+    the question instead of repeating the best-matching one.
+    """
     chosen: list[Scored] = []
     pool = [c for c in candidates if c.score >= floor][:30]
+    weight: dict[str, float] = {}
+    for t in terms(question):
+        weight[t[:5]] = max(weight.get(t[:5], 0.0), index.idf.get(t, 1.0))
+    total = sum(weight.values()) or 1.0
+    covered: set[str] = set()
+    own = {id(c): roots(c.unit.text) for c in pool} if weight else {}
+
+    def coverage(c: Scored) -> float:
+        if not weight:
+            return 0.0
+        return sum(weight[r] for r in (own[id(c)] & weight.keys()) - covered) / total
+
     while pool and len(chosen) < k:
 
         def mmr(c: Scored) -> float:
+            gain = c.score + COVERAGE_WEIGHT * coverage(c)
             if not chosen:
-                return c.score
+                return gain
             redundancy = max(
                 float(index.unit_vectors[c.unit.row] @ index.unit_vectors[s.unit.row])
                 for s in chosen
             )
-            return MMR_LAMBDA * c.score - (1 - MMR_LAMBDA) * redundancy
+            return MMR_LAMBDA * gain - (1 - MMR_LAMBDA) * redundancy
 
         best = max(pool, key=mmr)
         pool.remove(best)
@@ -107,7 +136,42 @@ def pick(candidates: list[Scored], index: KnowledgeIndex, k: int, floor: float) 
         ):
             continue  # near-duplicate sentence
         chosen.append(best)
+        if weight:
+            covered |= own[id(best)]
     return chosen
+
+
+# A sentence that leans on the one before it ("It focuses on…", "However, the benefits…")
+# says more about that sentence's subject than its own words show.
+_CONTINUES = re.compile(
+    r"^(?:it|it['’]s|its|this|these|they|their|such|that|those|however|moreover|also|"
+    r"instead|in other words|as a result|for example|for instance)\b",
+    re.IGNORECASE,
+)
+
+
+def with_continuations(
+    chosen: list[Scored], index: KnowledgeIndex, lead: int = CONTINUE_LEAD
+) -> list[Scored]:
+    """The chosen sentences, each of the first `lead` followed by the next sentence of its
+    chunk when that one continues it (starts with a pronoun or a connective)."""
+    have = {(c.hit.chunk.id, c.unit.position) for c in chosen}
+    out: list[Scored] = []
+    for i, c in enumerate(chosen):
+        out.append(c)
+        if i >= lead or c.unit.kind != "sentence":
+            continue
+        units = index.units_of(c.hit.chunk.id)
+        after = next((u for u in units if u.position > c.unit.position), None)
+        if (
+            after is not None
+            and after.kind == "sentence"
+            and (after.chunk_id, after.position) not in have
+            and _CONTINUES.match(after.text)
+        ):
+            out.append(Scored(after, c.hit, c.score))
+            have.add((after.chunk_id, after.position))
+    return out
 
 
 class CitationBook:

@@ -21,6 +21,7 @@ from bot.answer.compose import (
     pick,
     score_units,
     weighted_overlap,
+    with_continuations,
 )
 from bot.answer.retrieve import Hit, KnowledgeIndex, UnitRecord
 from bot.answer.route import Route
@@ -80,7 +81,7 @@ def _compare(
             for s in ranked
             if side_terms and side_terms <= set(terms(" ".join(s.unit.text.split()[:6])))
         ]
-        chosen = pick(about_side or ranked, index, 2, floor)
+        chosen = with_continuations(pick(about_side or ranked, index, 2, floor, question), index, 1)
         used.update(s.unit.text for s in chosen)
         if chosen:
             parts.append(f"{side[:1].upper()}{side[1:]}: {compose(chosen, index, book)}")
@@ -268,8 +269,9 @@ def _answer_ask(
         pieces.append((score, top.render(f"[{n}]")))
         used.add(top.quote)
         k = min(k - 1, 2) if top.kind == "list" else k - 1
-    chosen = pick(candidates, index, k, floor) if k > 0 else []
+    chosen = pick(candidates, index, k, floor, question) if k > 0 else []
     chosen = _with_section(chosen, candidates, outlines, k + 1)
+    chosen = with_continuations(chosen, index)
     used.update(c.unit.text for c in chosen)
     if chosen:
         pieces.append((chosen[0].score, compose(chosen, index, book)))
