@@ -19,6 +19,7 @@ from bot.answer.compose import (
     abstain,
     compose,
     pick,
+    roots,
     score_units,
     weighted_overlap,
     with_continuations,
@@ -32,6 +33,7 @@ from bot.runtime.schema import Answer
 BLOCK_MARGIN = 0.05  # a list/field answers whole when it scores this close to the best sentence
 SHAPE_BONUS = 0.1  # a defining sentence for "what is X?", a number for "how long/many…?"
 HEADING_BONUS = 0.15  # a sentence under a heading the question names ("examples" → "Examples:")
+RELATE_TOP = 5  # a sentence naming both sides opens a comparison when it ranks this high
 SECTION_SENTENCES = 4  # the best sentence's section is quoted whole up to this many sentences
 FIRST_PERSON_PENALTY = 0.1  # anecdotes ("For years, I've observed…") make poor answers
 _FIRST_PERSON = re.compile(r"\b(?:I|I['’](?:ve|m|d|ll)|me|my)\b")
@@ -42,6 +44,13 @@ _DEFINITION_ASK = re.compile(
     re.IGNORECASE,
 )
 _DEFINES = re.compile(r"^.{0,80}?\b(?:is|are|refers to|means|describes|can be defined as)\b", re.I)
+
+
+def _relates(text: str, side_roots: list[set[str]]) -> bool:
+    """Whether a sentence opens on one side and names the other ("X transforms…, while Y…"),
+    not one that only talks about the comparison ("we were asked about X and Y")."""
+    opening = roots(" ".join(text.split()[:6]))
+    return all(r <= roots(text) for r in side_roots) and any(r <= opening for r in side_roots)
 
 
 def _compare(
@@ -63,6 +72,9 @@ def _compare(
     # ("Scope — IT Transformation: Internal systems…; Digital Transformation: …").
     overall = score_units(question, qvec, hits, index)
     row = next((s for s in overall[:3] if s.unit.kind == "row"), None)
+    if row is None:  # else a sentence that speaks of both sides ("X …, while Y …")
+        side_roots = [roots(side) for side in sides]
+        row = next((s for s in overall[:RELATE_TOP] if _relates(s.unit.text, side_roots)), None)
     if row is not None:
         parts.append(compose([row], index, book))
         used.add(row.unit.text)
@@ -74,6 +86,8 @@ def _compare(
             for s in score_units(side, svec, side_hits, index)
             if s.unit.text not in used and s.unit.kind != "row"  # rows speak for both sides
         ]
+        # Each side is best told by what it is: its defining sentence first.
+        ranked = _shape_adjusted(f"What is {side}?", ranked, {})
         # Prefer sentences that have this side as their subject ("IT transformation is…").
         side_terms = set(terms(side))
         about_side = [
@@ -81,7 +95,7 @@ def _compare(
             for s in ranked
             if side_terms and side_terms <= set(terms(" ".join(s.unit.text.split()[:6])))
         ]
-        chosen = with_continuations(pick(about_side or ranked, index, 2, floor, question), index, 1)
+        chosen = with_continuations(pick(about_side or ranked, index, 2, floor, question), index)
         used.update(s.unit.text for s in chosen)
         if chosen:
             parts.append(f"{side[:1].upper()}{side[1:]}: {compose(chosen, index, book)}")
