@@ -33,6 +33,7 @@ from bot.runtime.schema import Answer
 BLOCK_MARGIN = 0.05  # a list/field answers whole when it scores this close to the best sentence
 SHAPE_BONUS = 0.1  # a defining sentence for "what is X?", a number for "how long/many…?"
 HEADING_BONUS = 0.15  # a sentence under a heading the question names ("examples" → "Examples:")
+LEAD_BONUS = 0.3  # a list whose lead line the question names answers it whole
 RELATE_TOP = 5  # a sentence naming both sides opens a comparison when it ranks this high
 SECTION_SENTENCES = 4  # the best sentence's section is quoted whole up to this many sentences
 FIRST_PERSON_PENALTY = 0.1  # anecdotes ("For years, I've observed…") make poor answers
@@ -131,7 +132,8 @@ def answer_locally(
     texts: list[str] = []
     used: set[str] = set()
     # Lists of the best chunks only: each new list costs an embedding on the request path.
-    blocks = find_blocks(hits[:BLOCK_HITS] + (next_chunks or []))[:MAX_BLOCKS]
+    found = find_blocks(hits[:BLOCK_HITS] + (next_chunks or []))
+    blocks = sorted(found, key=lambda b: b.hit.rank)[:MAX_BLOCKS]  # the best chunks' first
     block_vectors = _embed_cached([b.embed_text() for b in blocks], embed) if blocks else None
     for part, pvec in zip(parts, vectors, strict=True):
         if len(parts) > 1:  # each ask keeps the whole question's subject in view
@@ -151,7 +153,7 @@ def answer_locally(
 _BLOCK_VECTORS: dict[str, np.ndarray] = {}
 _BLOCK_CACHE_SIZE = 4096
 SHAPE_TOP = 60
-BLOCK_HITS = 3
+BLOCK_HITS = 6
 MAX_BLOCKS = 6  # only the best candidates can be lifted into the answer: adjust those
 
 
@@ -234,6 +236,9 @@ def _block_scores(
             + LEXICAL_WEIGHT * lexical
             + CHUNK_PRIOR * block.hit.fused / top_fused
         )
+        lead = set(terms(block.lead))
+        if lead:  # a list whose lead line names the ask ("Key findings:" for "the findings")
+            score += LEAD_BONUS * len(lead & qterms) / len(lead)
         if block.kind == "field":
             # A short "Label: value" line answers only a how-long/how-many ask about its own
             # document; then it is the answer ("Duration: 3 weeks").
