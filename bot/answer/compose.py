@@ -24,6 +24,7 @@ MAX_UNITS = 5
 MMR_LAMBDA = 0.75
 LEXICAL_WEIGHT = 0.2
 CHUNK_PRIOR = 0.2
+PICK_MARGIN = 0.25  # sentences scoring this far below the best one are off the point
 COVERAGE_WEIGHT = 0.15
 CONTINUE_LEAD = 2  # the best sentences this many sentences are followed by their continuation  # credit for question terms no chosen sentence states yet
 
@@ -103,7 +104,8 @@ def pick(
     the question instead of repeating the best-matching one.
     """
     chosen: list[Scored] = []
-    pool = [c for c in candidates if c.score >= floor][:30]
+    top = max((c.score for c in candidates), default=0.0)
+    pool = [c for c in candidates if c.score >= max(floor, top - PICK_MARGIN)][:30]
     weight: dict[str, float] = {}
     for t in terms(question):
         weight[t[:5]] = max(weight.get(t[:5], 0.0), index.idf.get(t, 1.0))
@@ -212,8 +214,22 @@ def sentence_for(scored: Scored, index: KnowledgeIndex) -> str:
 
 
 def compose(picked: list[Scored], index: KnowledgeIndex, book: CitationBook) -> str:
-    """Sentences in reading order per source, each followed by its [n]."""
+    """The best sentence (and the sentences right after it that were picked) first, then
+    the rest in reading order per source, each followed by its [n]."""
+    if not picked:
+        return ""
+    best = picked[0]
+    book.cite(best)
     ordered = sorted(picked, key=lambda s: (book.cite(s), s.unit.position))
+    start = ordered.index(best)
+    end = start + 1
+    while (
+        end < len(ordered)
+        and ordered[end].hit.chunk.id == best.hit.chunk.id
+        and ordered[end].unit.position == ordered[end - 1].unit.position + 1
+    ):
+        end += 1
+    ordered = ordered[start:end] + ordered[:start] + ordered[end:]
     return " ".join(f"{sentence_for(s, index)} [{book.cite(s)}]" for s in ordered)
 
 

@@ -206,6 +206,7 @@ def _with_section(
         if c.unit.text in section
         and c.unit.text not in have
         and c.hit.chunk.id == chosen[0].hit.chunk.id
+        and not _FIRST_PERSON.search(c.unit.text)  # an anecdote is not part of the answer
     ]
     return (chosen[:1] + siblings + chosen[1:])[: max(limit, 1 + len(siblings))]
 
