@@ -82,6 +82,8 @@ def _compare(
     side_vectors = embed([f"{side}: {question}" for side in sides])
     for side, svec in zip(sides, side_vectors, strict=True):
         side_hits = search(side, svec, top_k)
+        seen = {h.chunk.id for h in side_hits}  # the question's own passages may tell it too
+        side_hits += [h for h in hits if h.chunk.id not in seen]
         ranked = [
             s
             for s in score_units(side, svec, side_hits, index)
