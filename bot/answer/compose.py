@@ -146,8 +146,9 @@ def pick(
 # A sentence that leans on the one before it ("It focuses on…", "However, the benefits…")
 # says more about that sentence's subject than its own words show.
 _CONTINUES = re.compile(
-    r"^(?:it|it['’]s|its|this|these|they|their|such|that|those|however|moreover|also|"
-    r"instead|in other words|as a result|for example|for instance)\b",
+    r"^(?:(?:if|when|while|but|and|so|yet|because|although)\s+)?(?:it|it['’]s|its|this|these|"
+    r"they|their|such|that|those|however|moreover|also|instead|in other words|as a result|"
+    r"for example|for instance)\b",
     re.IGNORECASE,
 )
 
