@@ -26,7 +26,7 @@ LEXICAL_WEIGHT = 0.2
 CHUNK_PRIOR = 0.2
 PICK_MARGIN = 0.25  # sentences scoring this far below the best one are off the point
 COVERAGE_WEIGHT = 0.15
-CONTINUE_LEAD = 2  # the best sentences this many sentences are followed by their continuation  # credit for question terms no chosen sentence states yet
+CONTINUE_LEAD = 3  # the best sentences this many sentences are followed by their continuation  # credit for question terms no chosen sentence states yet
 
 
 @dataclass
