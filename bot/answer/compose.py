@@ -145,11 +145,11 @@ def pick(
 
 # A sentence that leans on the one before it ("It focuses on…", "However, the benefits…")
 # says more about that sentence's subject than its own words show.
-_CONTINUES = re.compile(
-    r"^(?:(?:if|when|while|but|and|so|yet|because|although)\s+)?(?:it|it['’]s|its|this|these|"
-    r"they|their|such|that|those|however|moreover|also|instead|in other words|as a result|"
-    r"for example|for instance)\b",
-    re.IGNORECASE,
+_CONTINUES = re.compile(  # case-sensitive: "IT strategy…" opens a sentence of its own
+    r"^(?:It|It['’]s|Its|This|These|They|Their|Such|That|Those|However|Moreover|Also|Instead|"
+    r"In other words|As a result|For example|For instance)\b"
+    r"|^(?:If|When|While|But|And|So|Yet|Because|Although)\b(?:\W+\w+){0,4}?\W+"
+    r"(?:it|this|these|they|that|those)\b(?!\s+(?:IT|[A-Z]))"
 )
 
 
