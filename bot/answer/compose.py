@@ -24,6 +24,7 @@ MAX_UNITS = 5
 MMR_LAMBDA = 0.75
 LEXICAL_WEIGHT = 0.2
 CHUNK_PRIOR = 0.2
+MIN_PICKS = 3  # sentences an answer may have before the margin applies
 PICK_MARGIN = 0.25  # sentences scoring this far below the best one are off the point
 COVERAGE_WEIGHT = 0.15
 CONTINUE_LEAD = 3  # the best sentences this many sentences are followed by their continuation  # credit for question terms no chosen sentence states yet
@@ -99,13 +100,13 @@ def pick(
     """Up to `k` candidates by maximal marginal relevance, none below `floor`.
 
     With the `question`, a candidate also earns credit for the question's terms it states
-    that no chosen sentence states yet, not counting terms of its own document's title (a
-    sentence that matches only the topic answers no ask): the answer covers every part of
-    the question instead of repeating the best-matching one.
+    that no chosen sentence states yet: the answer covers every part of the question instead
+    of repeating the best-matching one. Past the first `MIN_PICKS`, a sentence scoring more
+    than `PICK_MARGIN` below the best is off the point and left out.
     """
     chosen: list[Scored] = []
     top = max((c.score for c in candidates), default=0.0)
-    pool = [c for c in candidates if c.score >= max(floor, top - PICK_MARGIN)][:30]
+    pool = [c for c in candidates if c.score >= floor][:30]
     weight: dict[str, float] = {}
     for t in terms(question):
         weight[t[:5]] = max(weight.get(t[:5], 0.0), index.idf.get(t, 1.0))
@@ -119,6 +120,10 @@ def pick(
         return sum(weight[r] for r in (own[id(c)] & weight.keys()) - covered) / total
 
     while pool and len(chosen) < k:
+        if len(chosen) >= MIN_PICKS:
+            pool = [c for c in pool if c.score >= top - PICK_MARGIN]
+            if not pool:
+                break
 
         def mmr(c: Scored) -> float:
             gain = c.score + COVERAGE_WEIGHT * coverage(c)
