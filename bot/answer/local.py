@@ -26,7 +26,15 @@ from bot.answer.compose import (
 )
 from bot.answer.retrieve import Hit, KnowledgeIndex, UnitRecord
 from bot.answer.route import Route
-from bot.answer.structure import Block, Outline, asks, find_blocks, outline, typed_answer
+from bot.answer.structure import (
+    Block,
+    Outline,
+    asks,
+    find_blocks,
+    outline,
+    paired_sides,
+    typed_answer,
+)
 from bot.runtime.lexical import terms
 from bot.runtime.schema import Answer
 
@@ -34,6 +42,7 @@ BLOCK_MARGIN = 0.05  # a list/field answers whole when it scores this close to t
 SHAPE_BONUS = 0.1  # a defining sentence for "what is X?", a number for "how long/many…?"
 HEADING_BONUS = 0.15  # a sentence under a heading the question names ("examples" → "Examples:")
 LEAD_BONUS = 0.3  # a list whose lead line the question names answers it whole
+RELATE_MAX = 2  # sentences relating the two sides that open a comparison
 RELATE_TOP = 5  # a sentence naming both sides opens a comparison when it ranks this high
 SECTION_SENTENCES = 4  # the best sentence's section is quoted whole up to this many sentences
 FIRST_PERSON_PENALTY = 0.1  # anecdotes ("For years, I've observed…") make poor answers
@@ -73,12 +82,14 @@ def _compare(
     # ("Scope — IT Transformation: Internal systems…; Digital Transformation: …").
     overall = score_units(question, qvec, hits, index)
     row = next((s for s in overall[:3] if s.unit.kind == "row"), None)
-    if row is None:  # else a sentence that speaks of both sides ("X …, while Y …")
+    relating = [row] if row is not None else []
+    if not relating:  # else sentences that speak of both sides ("X …, while Y …")
         side_roots = [roots(side) for side in sides]
-        row = next((s for s in overall[:RELATE_TOP] if _relates(s.unit.text, side_roots)), None)
-    if row is not None:
-        parts.append(compose([row], index, book))
-        used.add(row.unit.text)
+        relating = [s for s in overall[:RELATE_TOP] if _relates(s.unit.text, side_roots)]
+        relating = pick(relating, index, RELATE_MAX, floor)
+    if relating:
+        parts.append(compose(relating, index, book))
+        used.update(s.unit.text for s in relating)
     side_vectors = embed([f"{side}: {question}" for side in sides])
     for side, svec in zip(sides, side_vectors, strict=True):
         side_hits = search(side, svec, top_k)
@@ -122,10 +133,9 @@ def answer_locally(
     next_chunks: list[Hit] | None = None,
 ) -> Answer:
     """The extractive answer: quoted sentences (or both sides of a comparison), or abstain."""
-    if decision.kind == "compare" and decision.sides:
-        compared = _compare(
-            question, qvec, hits, decision.sides, index, search, embed, top_k, floor
-        )
+    sides = decision.sides if decision.kind == "compare" else paired_sides(question)
+    if sides:
+        compared = _compare(question, qvec, hits, list(sides), index, search, embed, top_k, floor)
         if compared is not None:
             return compared
     book = CitationBook()

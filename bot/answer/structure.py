@@ -169,6 +169,28 @@ def asks(question: str) -> list[str]:
     return parts
 
 
+_ART = r"(?:(?:an?|the|our|my|your)\s+)?"
+_SIDE = r"[\w&/'’ -]{2,40}?"
+_END = r"(?=\s*(?:[,?.!;:]|\s[—–-]\s|\bor\b|$))"
+_WORDS = r"[\w&/'’-]+(?:\s+[\w&/'’-]+){0,2}"
+# "do we need both X and Y", "X vs Y — …": a question about two things side by side.
+_BOTH = re.compile(rf"\bboth\s+{_ART}(?P<a>{_SIDE})\s+and\s+{_ART}(?P<b>{_SIDE}){_END}", re.I)
+_VERSUS = re.compile(rf"(?P<a>{_WORDS})\s+(?:vs\.?|versus)\s+{_ART}(?P<b>{_SIDE}){_END}", re.I)
+_FUNCTION = re.compile(
+    r"^.*\b(?:on|of|is|are|was|were|about|between|with|the|a|an|what|what's|whats|for)\s+", re.I
+)
+
+
+def paired_sides(question: str) -> tuple[str, str] | None:
+    """The two things a "both X and Y" or "X vs Y" question sets side by side, if any."""
+    match = _BOTH.search(question) or _VERSUS.search(question)
+    if not match:
+        return None
+    a = _FUNCTION.sub("", match.group("a")).strip()  # "the bottom line on IT" → "IT"
+    b = match.group("b").strip()
+    return (a, b) if a and b and a.lower() != b.lower() else None
+
+
 @dataclass
 class Outline:
     """Where each sentence of a chunk sits: under which heading line, in which section."""
