@@ -30,6 +30,7 @@ from bot.answer.structure import (
     Block,
     Outline,
     asks,
+    enumeration,
     find_blocks,
     outline,
     paired_sides,
@@ -73,11 +74,11 @@ def _compare(
     embed: Embed,
     top_k: int,
     floor: float,
-) -> Answer | None:
-    """Both sides of a comparison, each from sentences about that side."""
-    book = CitationBook()
+    book: CitationBook,
+    used: set[str],
+) -> str:
+    """Both sides of a comparison, each from sentences about that side (empty if none)."""
     parts = []
-    used: set[str] = set()
     # A comparison-table row that matches the question answers both sides at once
     # ("Scope — IT Transformation: Internal systems…; Digital Transformation: …").
     overall = score_units(question, qvec, hits, index)
@@ -113,9 +114,7 @@ def _compare(
         used.update(s.unit.text for s in chosen)
         if chosen:
             parts.append(f"{side[:1].upper()}{side[1:]}: {compose(chosen, index, book)}")
-    if not parts:
-        return None
-    return Answer(answer="\n".join(parts), citations=book.citations, backend="local")
+    return "\n".join(parts)
 
 
 def answer_locally(
@@ -133,16 +132,28 @@ def answer_locally(
     next_chunks: list[Hit] | None = None,
 ) -> Answer:
     """The extractive answer: quoted sentences (or both sides of a comparison), or abstain."""
-    sides = decision.sides if decision.kind == "compare" else paired_sides(question)
-    if sides:
-        compared = _compare(question, qvec, hits, list(sides), index, search, embed, top_k, floor)
-        if compared is not None:
-            return compared
     book = CitationBook()
-    parts = asks(question)
-    vectors = [qvec] if len(parts) == 1 else list(embed(parts))
     texts: list[str] = []
     used: set[str] = set()
+    # "What are the three X?": the announced, numbered X first, whole.
+    listed = enumeration(question, hits + (next_chunks or []))
+    if listed is not None:
+        n = book.cite(
+            Scored(UnitRecord(listed.hit.chunk.id, listed.quote, "block", -1, -1), listed.hit, 1.0)
+        )
+        texts.append(listed.render(f"[{n}]"))
+        used.update([listed.lead, *listed.items])
+    sides = decision.sides if decision.kind == "compare" else paired_sides(question)
+    if sides:
+        compared = _compare(
+            question, qvec, hits, list(sides), index, search, embed, top_k, floor, book, used
+        )
+        if compared:
+            return Answer(
+                answer="\n".join([*texts, compared]), citations=book.citations, backend="local"
+            )
+    parts = asks(question)
+    vectors = [qvec] if len(parts) == 1 else list(embed(parts))
     # Lists of the best chunks only: each new list costs an embedding on the request path.
     found = find_blocks(hits[:BLOCK_HITS] + (next_chunks or []))
     blocks = sorted(found, key=lambda b: b.hit.rank)[:MAX_BLOCKS]  # the best chunks' first

@@ -32,6 +32,20 @@ An apiary is a yard where beehives are kept. Hive inspections happen every nine 
 Beekeepers wear veils and gloves during inspections. Smoke calms the colony before a frame is lifted.
 Honey is extracted in late summer with a centrifugal extractor. The wax cappings are melted down for candles.
 
+There are 3 classic mistakes new beekeepers make.
+
+1. Opening The Hive Too Often
+
+Every inspection chills the brood and sets the colony back by a day. New keepers open the hive out of curiosity rather than need.
+
+2. Feeding Syrup Too Late
+
+Colonies fed after the first frost cannot cure the syrup and it ferments in the comb.
+
+3. Ignoring Varroa Counts
+
+Mite numbers double every month in summer, and a colony that looks strong in August can collapse by November.
+
 Swarm season:
 - Add a super before the brood box fills
 - Split strong colonies into two hives
@@ -91,3 +105,10 @@ def test_the_second_one_follows_up_on_the_previous_list(small_kb: KnowledgeBot) 
     answer = small_kb.answer("tell me more about the second one", history)
     assert not answer.abstained
     assert "Split strong colonies into two hives" in answer.answer
+
+
+def test_a_counted_question_gets_the_numbered_sections(small_kb: KnowledgeBot) -> None:
+    answer = small_kb.answer("What are the three mistakes new beekeepers make?")
+    for heading in ("Opening The Hive Too Often", "Feeding Syrup Too Late",
+                    "Ignoring Varroa Counts"):  # fmt: skip
+        assert heading in answer.answer
