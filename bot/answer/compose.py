@@ -150,7 +150,7 @@ def pick(
 
 # A sentence that leans on the one before it ("It focuses on…", "However, the benefits…")
 # says more about that sentence's subject than its own words show.
-_CONTINUES = re.compile(  # case-sensitive: "IT strategy…" opens a sentence of its own
+CONTINUES = re.compile(  # case-sensitive: "IT strategy…" opens a sentence of its own
     r"^(?:It|It['’]s|Its|This|These|They|Their|Such|That|Those|However|Moreover|Also|Instead|"
     r"In other words|As a result|For example|For instance)\b"
     r"|^(?:If|When|While|But|And|So|Yet|Because|Although)\b(?:\W+\w+){0,4}?\W+"
@@ -162,20 +162,30 @@ def with_continuations(
     chosen: list[Scored], index: KnowledgeIndex, lead: int = CONTINUE_LEAD
 ) -> list[Scored]:
     """The chosen sentences, each of the first `lead` followed by the next sentence of its
-    chunk when that one continues it (starts with a pronoun or a connective)."""
+    chunk when that one continues it (starts with a pronoun or a connective); a chosen
+    sentence that continues one not chosen comes after that one ("It…" needs its subject)."""
     have = {(c.hit.chunk.id, c.unit.position) for c in chosen}
     out: list[Scored] = []
     for i, c in enumerate(chosen):
+        units = index.units_of(c.hit.chunk.id)
+        if c.unit.kind == "sentence" and CONTINUES.match(c.unit.text):
+            before = [u for u in units if u.position < c.unit.position]
+            if (
+                before
+                and before[-1].kind == "sentence"
+                and ((before[-1].chunk_id, before[-1].position) not in have)
+            ):
+                out.append(Scored(before[-1], c.hit, c.score))
+                have.add((before[-1].chunk_id, before[-1].position))
         out.append(c)
         if i >= lead or c.unit.kind != "sentence":
             continue
-        units = index.units_of(c.hit.chunk.id)
         after = next((u for u in units if u.position > c.unit.position), None)
         if (
             after is not None
             and after.kind == "sentence"
             and (after.chunk_id, after.position) not in have
-            and _CONTINUES.match(after.text)
+            and CONTINUES.match(after.text)
         ):
             out.append(Scored(after, c.hit, c.score))
             have.add((after.chunk_id, after.position))

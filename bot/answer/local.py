@@ -10,6 +10,7 @@ import numpy as np
 
 from bot.answer.compose import (
     CHUNK_PRIOR,
+    CONTINUES,
     LEXICAL_WEIGHT,
     MAX_UNITS,
     CitationBook,
@@ -60,6 +61,8 @@ _DEFINES = re.compile(r"^.{0,80}?\b(?:is|are|refers to|means|describes|can be de
 def _relates(text: str, side_roots: list[set[str]]) -> bool:
     """Whether a sentence opens on one side and names the other ("X transforms…, while Y…"),
     not one that only talks about the comparison ("we were asked about X and Y")."""
+    if CONTINUES.match(text):
+        return False  # "It encompasses…" leans on a sentence the answer does not show
     opening = roots(" ".join(text.split()[:6]))
     return all(r <= roots(text) for r in side_roots) and any(r <= opening for r in side_roots)
 
