@@ -26,6 +26,7 @@ LEXICAL_WEIGHT = 0.2
 CHUNK_PRIOR = 0.2
 MIN_PICKS = 3  # sentences an answer may have before the margin applies
 PICK_MARGIN = 0.25  # sentences scoring this far below the best one are off the point
+NEW_PASSAGE_COST = 0.03  # past the first sentence, citing one more passage must be worth it
 COVERAGE_WEIGHT = 0.15
 CONTINUE_LEAD = 3  # the best sentences this many sentences are followed by their continuation  # credit for question terms no chosen sentence states yet
 
@@ -129,6 +130,8 @@ def pick(
             gain = c.score + COVERAGE_WEIGHT * coverage(c)
             if not chosen:
                 return gain
+            if c.hit.chunk.id not in {s.hit.chunk.id for s in chosen}:
+                gain -= NEW_PASSAGE_COST  # one more passage to cite and to check
             redundancy = max(
                 float(index.unit_vectors[c.unit.row] @ index.unit_vectors[s.unit.row])
                 for s in chosen
