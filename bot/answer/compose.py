@@ -24,6 +24,11 @@ MAX_UNITS = 5
 MMR_LAMBDA = 0.75
 LEXICAL_WEIGHT = 0.2
 CHUNK_PRIOR = 0.2
+MIN_PICKS = 3  # sentences an answer may have before the margin applies
+PICK_MARGIN = 0.25  # sentences scoring this far below the best one are off the point
+NEW_PASSAGE_COST = 0.03  # past the first sentence, citing one more passage must be worth it
+COVERAGE_WEIGHT = 0.15
+CONTINUE_LEAD = 3  # the best sentences this many sentences are followed by their continuation  # credit for question terms no chosen sentence states yet
 
 
 @dataclass
@@ -84,20 +89,54 @@ def _orphan_hit(index: KnowledgeIndex, unit: UnitRecord) -> Hit:
     return Hit(index.by_id[unit.chunk_id], fused=0.0, dense=0.0, lexical=0.0, rank=99)
 
 
-def pick(candidates: list[Scored], index: KnowledgeIndex, k: int, floor: float) -> list[Scored]:
-    """Up to `k` candidates by maximal marginal relevance, none below `floor`."""
+def roots(text: str) -> set[str]:
+    """Content terms cut to five characters: the light stemmer leaves "measure"/"measured"
+    apart, and coverage only needs to know the sentence speaks of the same thing."""
+    return {t[:5] for t in terms(text)}
+
+
+def pick(
+    candidates: list[Scored], index: KnowledgeIndex, k: int, floor: float, question: str = ""
+) -> list[Scored]:
+    """Up to `k` candidates by maximal marginal relevance, none below `floor`.
+
+    With the `question`, a candidate also earns credit for the question's terms it states
+    that no chosen sentence states yet: the answer covers every part of the question instead
+    of repeating the best-matching one. Past the first `MIN_PICKS`, a sentence scoring more
+    than `PICK_MARGIN` below the best is off the point and left out.
+    """
     chosen: list[Scored] = []
+    top = max((c.score for c in candidates), default=0.0)
     pool = [c for c in candidates if c.score >= floor][:30]
+    weight: dict[str, float] = {}
+    for t in terms(question):
+        weight[t[:5]] = max(weight.get(t[:5], 0.0), index.idf.get(t, 1.0))
+    total = sum(weight.values()) or 1.0
+    covered: set[str] = set()
+    own = {id(c): roots(c.unit.text) for c in pool} if weight else {}
+
+    def coverage(c: Scored) -> float:
+        if not weight:
+            return 0.0
+        return sum(weight[r] for r in (own[id(c)] & weight.keys()) - covered) / total
+
     while pool and len(chosen) < k:
+        if len(chosen) >= MIN_PICKS:
+            pool = [c for c in pool if c.score >= top - PICK_MARGIN]
+            if not pool:
+                break
 
         def mmr(c: Scored) -> float:
+            gain = c.score + COVERAGE_WEIGHT * coverage(c)
             if not chosen:
-                return c.score
+                return gain
+            if c.hit.chunk.id not in {s.hit.chunk.id for s in chosen}:
+                gain -= NEW_PASSAGE_COST  # one more passage to cite and to check
             redundancy = max(
                 float(index.unit_vectors[c.unit.row] @ index.unit_vectors[s.unit.row])
                 for s in chosen
             )
-            return MMR_LAMBDA * c.score - (1 - MMR_LAMBDA) * redundancy
+            return MMR_LAMBDA * gain - (1 - MMR_LAMBDA) * redundancy
 
         best = max(pool, key=mmr)
         pool.remove(best)
@@ -107,7 +146,53 @@ def pick(candidates: list[Scored], index: KnowledgeIndex, k: int, floor: float) 
         ):
             continue  # near-duplicate sentence
         chosen.append(best)
+        if weight:
+            covered |= own[id(best)]
     return chosen
+
+
+# A sentence that leans on the one before it ("It focuses on…", "However, the benefits…")
+# says more about that sentence's subject than its own words show.
+CONTINUES = re.compile(  # case-sensitive: "IT strategy…" opens a sentence of its own
+    r"^(?:It|It['’]s|Its|This|These|They|Their|Such|That|Those|However|Moreover|Also|Instead|"
+    r"In other words|As a result|For example|For instance)\b"
+    r"|^(?:If|When|While|But|And|So|Yet|Because|Although)\b(?:\W+\w+){0,4}?\W+"
+    r"(?:it|this|these|they|that|those)\b(?!\s+(?:IT|[A-Z]))"
+)
+
+
+def with_continuations(
+    chosen: list[Scored], index: KnowledgeIndex, lead: int = CONTINUE_LEAD
+) -> list[Scored]:
+    """The chosen sentences, each of the first `lead` followed by the next sentence of its
+    chunk when that one continues it (starts with a pronoun or a connective); a chosen
+    sentence that continues one not chosen comes after that one ("It…" needs its subject)."""
+    have = {(c.hit.chunk.id, c.unit.position) for c in chosen}
+    out: list[Scored] = []
+    for i, c in enumerate(chosen):
+        units = index.units_of(c.hit.chunk.id)
+        if c.unit.kind == "sentence" and CONTINUES.match(c.unit.text):
+            before = [u for u in units if u.position < c.unit.position]
+            if (
+                before
+                and before[-1].kind == "sentence"
+                and ((before[-1].chunk_id, before[-1].position) not in have)
+            ):
+                out.append(Scored(before[-1], c.hit, c.score))
+                have.add((before[-1].chunk_id, before[-1].position))
+        out.append(c)
+        if i >= lead or c.unit.kind != "sentence":
+            continue
+        after = next((u for u in units if u.position > c.unit.position), None)
+        if (
+            after is not None
+            and after.kind == "sentence"
+            and (after.chunk_id, after.position) not in have
+            and CONTINUES.match(after.text)
+        ):
+            out.append(Scored(after, c.hit, c.score))
+            have.add((after.chunk_id, after.position))
+    return out
 
 
 class CitationBook:
@@ -148,8 +233,22 @@ def sentence_for(scored: Scored, index: KnowledgeIndex) -> str:
 
 
 def compose(picked: list[Scored], index: KnowledgeIndex, book: CitationBook) -> str:
-    """Sentences in reading order per source, each followed by its [n]."""
+    """The best sentence (and the sentences right after it that were picked) first, then
+    the rest in reading order per source, each followed by its [n]."""
+    if not picked:
+        return ""
+    best = picked[0]
+    book.cite(best)
     ordered = sorted(picked, key=lambda s: (book.cite(s), s.unit.position))
+    start = ordered.index(best)
+    end = start + 1
+    while (
+        end < len(ordered)
+        and ordered[end].hit.chunk.id == best.hit.chunk.id
+        and ordered[end].unit.position == ordered[end - 1].unit.position + 1
+    ):
+        end += 1
+    ordered = ordered[start:end] + ordered[:start] + ordered[end:]
     return " ".join(f"{sentence_for(s, index)} [{book.cite(s)}]" for s in ordered)
 
 

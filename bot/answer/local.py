@@ -10,6 +10,7 @@ import numpy as np
 
 from bot.answer.compose import (
     CHUNK_PRIOR,
+    CONTINUES,
     LEXICAL_WEIGHT,
     MAX_UNITS,
     CitationBook,
@@ -19,18 +20,32 @@ from bot.answer.compose import (
     abstain,
     compose,
     pick,
+    roots,
     score_units,
     weighted_overlap,
+    with_continuations,
 )
 from bot.answer.retrieve import Hit, KnowledgeIndex, UnitRecord
 from bot.answer.route import Route
-from bot.answer.structure import Block, Outline, asks, find_blocks, outline, typed_answer
+from bot.answer.structure import (
+    Block,
+    Outline,
+    asks,
+    enumeration,
+    find_blocks,
+    outline,
+    paired_sides,
+    typed_answer,
+)
 from bot.runtime.lexical import terms
 from bot.runtime.schema import Answer
 
 BLOCK_MARGIN = 0.05  # a list/field answers whole when it scores this close to the best sentence
 SHAPE_BONUS = 0.1  # a defining sentence for "what is X?", a number for "how long/many…?"
 HEADING_BONUS = 0.15  # a sentence under a heading the question names ("examples" → "Examples:")
+LEAD_BONUS = 0.3  # a list whose lead line the question names answers it whole
+RELATE_MAX = 2  # sentences relating the two sides that open a comparison
+RELATE_TOP = 5  # a sentence naming both sides opens a comparison when it ranks this high
 SECTION_SENTENCES = 4  # the best sentence's section is quoted whole up to this many sentences
 FIRST_PERSON_PENALTY = 0.1  # anecdotes ("For years, I've observed…") make poor answers
 _FIRST_PERSON = re.compile(r"\b(?:I|I['’](?:ve|m|d|ll)|me|my)\b")
@@ -43,6 +58,15 @@ _DEFINITION_ASK = re.compile(
 _DEFINES = re.compile(r"^.{0,80}?\b(?:is|are|refers to|means|describes|can be defined as)\b", re.I)
 
 
+def _relates(text: str, side_roots: list[set[str]]) -> bool:
+    """Whether a sentence opens on one side and names the other ("X transforms…, while Y…"),
+    not one that only talks about the comparison ("we were asked about X and Y")."""
+    if CONTINUES.match(text):
+        return False  # "It encompasses…" leans on a sentence the answer does not show
+    opening = roots(" ".join(text.split()[:6]))
+    return all(r <= roots(text) for r in side_roots) and any(r <= opening for r in side_roots)
+
+
 def _compare(
     question: str,
     qvec: np.ndarray,
@@ -53,26 +77,35 @@ def _compare(
     embed: Embed,
     top_k: int,
     floor: float,
-) -> Answer | None:
-    """Both sides of a comparison, each from sentences about that side."""
-    book = CitationBook()
+    book: CitationBook,
+    used: set[str],
+) -> str:
+    """Both sides of a comparison, each from sentences about that side (empty if none)."""
     parts = []
-    used: set[str] = set()
     # A comparison-table row that matches the question answers both sides at once
     # ("Scope — IT Transformation: Internal systems…; Digital Transformation: …").
     overall = score_units(question, qvec, hits, index)
     row = next((s for s in overall[:3] if s.unit.kind == "row"), None)
-    if row is not None:
-        parts.append(compose([row], index, book))
-        used.add(row.unit.text)
+    relating = [row] if row is not None else []
+    if not relating:  # else sentences that speak of both sides ("X …, while Y …")
+        side_roots = [roots(side) for side in sides]
+        relating = [s for s in overall[:RELATE_TOP] if _relates(s.unit.text, side_roots)]
+        relating = pick(relating, index, RELATE_MAX, floor)
+    if relating:
+        parts.append(compose(relating, index, book))
+        used.update(s.unit.text for s in relating)
     side_vectors = embed([f"{side}: {question}" for side in sides])
     for side, svec in zip(sides, side_vectors, strict=True):
         side_hits = search(side, svec, top_k)
+        seen = {h.chunk.id for h in side_hits}  # the question's own passages may tell it too
+        side_hits += [h for h in hits if h.chunk.id not in seen]
         ranked = [
             s
             for s in score_units(side, svec, side_hits, index)
             if s.unit.text not in used and s.unit.kind != "row"  # rows speak for both sides
         ]
+        # Each side is best told by what it is: its defining sentence first.
+        ranked = _shape_adjusted(f"What is {side}?", ranked, {})
         # Prefer sentences that have this side as their subject ("IT transformation is…").
         side_terms = set(terms(side))
         about_side = [
@@ -80,13 +113,11 @@ def _compare(
             for s in ranked
             if side_terms and side_terms <= set(terms(" ".join(s.unit.text.split()[:6])))
         ]
-        chosen = pick(about_side or ranked, index, 2, floor)
+        chosen = with_continuations(pick(about_side or ranked, index, 2, floor, question), index)
         used.update(s.unit.text for s in chosen)
         if chosen:
             parts.append(f"{side[:1].upper()}{side[1:]}: {compose(chosen, index, book)}")
-    if not parts:
-        return None
-    return Answer(answer="\n".join(parts), citations=book.citations, backend="local")
+    return "\n".join(parts)
 
 
 def answer_locally(
@@ -104,19 +135,31 @@ def answer_locally(
     next_chunks: list[Hit] | None = None,
 ) -> Answer:
     """The extractive answer: quoted sentences (or both sides of a comparison), or abstain."""
-    if decision.kind == "compare" and decision.sides:
-        compared = _compare(
-            question, qvec, hits, decision.sides, index, search, embed, top_k, floor
-        )
-        if compared is not None:
-            return compared
     book = CitationBook()
-    parts = asks(question)
-    vectors = [qvec] if len(parts) == 1 else list(embed(parts))
     texts: list[str] = []
     used: set[str] = set()
+    # "What are the three X?": the announced, numbered X first, whole.
+    listed = enumeration(question, hits + (next_chunks or []))
+    if listed is not None:
+        n = book.cite(
+            Scored(UnitRecord(listed.hit.chunk.id, listed.quote, "block", -1, -1), listed.hit, 1.0)
+        )
+        texts.append(listed.render(f"[{n}]"))
+        used.update([listed.lead, *listed.items])
+    sides = decision.sides if decision.kind == "compare" else paired_sides(question)
+    if sides:
+        compared = _compare(
+            question, qvec, hits, list(sides), index, search, embed, top_k, floor, book, used
+        )
+        if compared:
+            return Answer(
+                answer="\n".join([*texts, compared]), citations=book.citations, backend="local"
+            )
+    parts = asks(question)
+    vectors = [qvec] if len(parts) == 1 else list(embed(parts))
     # Lists of the best chunks only: each new list costs an embedding on the request path.
-    blocks = find_blocks(hits[:BLOCK_HITS] + (next_chunks or []))[:MAX_BLOCKS]
+    found = find_blocks(hits[:BLOCK_HITS] + (next_chunks or []))
+    blocks = sorted(found, key=lambda b: b.hit.rank)[:MAX_BLOCKS]  # the best chunks' first
     block_vectors = _embed_cached([b.embed_text() for b in blocks], embed) if blocks else None
     for part, pvec in zip(parts, vectors, strict=True):
         if len(parts) > 1:  # each ask keeps the whole question's subject in view
@@ -136,7 +179,7 @@ def answer_locally(
 _BLOCK_VECTORS: dict[str, np.ndarray] = {}
 _BLOCK_CACHE_SIZE = 4096
 SHAPE_TOP = 60
-BLOCK_HITS = 3
+BLOCK_HITS = 6
 MAX_BLOCKS = 6  # only the best candidates can be lifted into the answer: adjust those
 
 
@@ -189,6 +232,7 @@ def _with_section(
         if c.unit.text in section
         and c.unit.text not in have
         and c.hit.chunk.id == chosen[0].hit.chunk.id
+        and not _FIRST_PERSON.search(c.unit.text)  # an anecdote is not part of the answer
     ]
     return (chosen[:1] + siblings + chosen[1:])[: max(limit, 1 + len(siblings))]
 
@@ -219,6 +263,9 @@ def _block_scores(
             + LEXICAL_WEIGHT * lexical
             + CHUNK_PRIOR * block.hit.fused / top_fused
         )
+        lead = set(terms(block.lead))
+        if lead:  # a list whose lead line names the ask ("Key findings:" for "the findings")
+            score += LEAD_BONUS * len(lead & qterms) / len(lead)
         if block.kind == "field":
             # A short "Label: value" line answers only a how-long/how-many ask about its own
             # document; then it is the answer ("Duration: 3 weeks").
@@ -268,8 +315,9 @@ def _answer_ask(
         pieces.append((score, top.render(f"[{n}]")))
         used.add(top.quote)
         k = min(k - 1, 2) if top.kind == "list" else k - 1
-    chosen = pick(candidates, index, k, floor) if k > 0 else []
+    chosen = pick(candidates, index, k, floor, question) if k > 0 else []
     chosen = _with_section(chosen, candidates, outlines, k + 1)
+    chosen = with_continuations(chosen, index)
     used.update(c.unit.text for c in chosen)
     if chosen:
         pieces.append((chosen[0].score, compose(chosen, index, book)))

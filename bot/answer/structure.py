@@ -160,6 +160,46 @@ def find_blocks(hits: list[Hit]) -> list[Block]:
     return blocks
 
 
+_COUNT_WORDS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8}
+_COUNTED = re.compile(
+    rf"\b(?P<n>\d{{1,2}}|{'|'.join(_COUNT_WORDS)})\s+(?:\w+\s+)?(?P<noun>[a-z]{{3,}}s)\b", re.I
+)
+_NUMBERED = re.compile(r"^\(?(?P<n>\d{1,2})[.)]\s+(?P<text>\S.{1,120})$")
+
+
+def counted_ask(text: str) -> tuple[int, str] | None:
+    """(N, noun) when the text names a count of things ("the three differences")."""
+    match = _COUNTED.search(text)
+    if not match:
+        return None
+    raw = match.group("n").lower()
+    n = int(raw) if raw.isdigit() else _COUNT_WORDS[raw]
+    return (n, match.group("noun").lower()[:5]) if 2 <= n <= 12 else None
+
+
+def enumeration(question: str, hits: list[Hit]) -> Block | None:
+    """For "what are the three X?": a line announcing that count of X ("There are 3
+    fundamental differences…") and the numbered headings that follow it, even when each
+    heading opens its own section ("1. …" … "3. …")."""
+    asked = counted_ask(question)
+    if asked is None:
+        return None
+    lines = _lines(hits)
+    for i, (line, hit) in enumerate(lines):
+        if counted_ask(line) != asked or _NUMBERED.match(line):
+            continue
+        items: list[str] = []
+        for later, other in lines[i + 1 :]:
+            if other.chunk.source != hit.chunk.source:
+                break
+            numbered = _NUMBERED.match(later)
+            if numbered and int(numbered.group("n")) == len(items) + 1 and is_heading(later):
+                items.append(later)
+                if len(items) == asked[0]:
+                    return Block(hit, line, items)
+    return None
+
+
 def asks(question: str) -> list[str]:
     """The asks of a question joined by a conjunction ("How long did it take, and which
     techniques were used?" → two asks); one ask otherwise."""
@@ -167,6 +207,28 @@ def asks(question: str) -> list[str]:
     if len(parts) != 2 or any(len(p.split()) < 2 for p in parts):
         return [question]
     return parts
+
+
+_ART = r"(?:(?:an?|the|our|my|your)\s+)?"
+_SIDE = r"[\w&/'’ -]{2,40}?"
+_END = r"(?=\s*(?:[,?.!;:]|\s[—–-]\s|\bor\b|$))"
+_WORDS = r"[\w&/'’-]+(?:\s+[\w&/'’-]+){0,2}"
+# "do we need both X and Y", "X vs Y — …": a question about two things side by side.
+_BOTH = re.compile(rf"\bboth\s+{_ART}(?P<a>{_SIDE})\s+and\s+{_ART}(?P<b>{_SIDE}){_END}", re.I)
+_VERSUS = re.compile(rf"(?P<a>{_WORDS})\s+(?:vs\.?|versus)\s+{_ART}(?P<b>{_SIDE}){_END}", re.I)
+_FUNCTION = re.compile(
+    r"^.*\b(?:on|of|is|are|was|were|about|between|with|the|a|an|what|what's|whats|for)\s+", re.I
+)
+
+
+def paired_sides(question: str) -> tuple[str, str] | None:
+    """The two things a "both X and Y" or "X vs Y" question sets side by side, if any."""
+    match = _BOTH.search(question) or _VERSUS.search(question)
+    if not match:
+        return None
+    a = _FUNCTION.sub("", match.group("a")).strip()  # "the bottom line on IT" → "IT"
+    b = match.group("b").strip()
+    return (a, b) if a and b and a.lower() != b.lower() else None
 
 
 @dataclass
@@ -206,26 +268,43 @@ def _continues(text: str) -> bool:
     )
 
 
-def next_chunks(store: Any, hits: list[Hit]) -> list[Hit]:
+def _announces(text: str, asked: tuple[int, str] | None) -> bool:
+    return asked is not None and any(counted_ask(line) == asked for line in text.splitlines())
+
+
+def next_chunks(store: Any, hits: list[Hit], question: str = "") -> list[Hit]:
     """The chunk after each of the two best hits when that hit ends inside a list or a lead
-    line, read from the store's Chroma collection (the list usually continues there)."""
+    line, read from the store's Chroma collection (the list usually continues there); when
+    such a hit announces the count of things the question asks for ("3 differences"), the
+    few chunks after it (their numbered sections)."""
     have = {(h.chunk.source, h.chunk.index) for h in hits}
+    asked = counted_ask(question) if question else None
     out: list[Hit] = []
     collection = None
     for hit in hits[:2]:
-        source, index = hit.chunk.source, hit.chunk.index + 1
-        if (source, index) in have or not _continues(hit.chunk.text):
+        source, first = hit.chunk.source, hit.chunk.index + 1
+        last = first + asked[0] + 1 if _announces(hit.chunk.text, asked) and asked else first
+        if last == first and ((source, first) in have or not _continues(hit.chunk.text)):
             continue
         collection = collection or store.collection()
         if collection is None:
             continue
         got = collection.get(
-            where={"$and": [{"source": source}, {"chunk_index": index}]},
+            where={
+                "$and": [
+                    {"source": source},
+                    {"chunk_index": {"$gte": first}},
+                    {"chunk_index": {"$lte": last}},
+                ]
+            },
             include=["documents", "metadatas"],
         )
         for cid, doc, meta in zip(
             got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
         ):
+            index = int(meta.get("chunk_index", first))  # type: ignore[arg-type]
+            if (source, index) in have:
+                continue
             title, section = str(meta.get("title", "")), str(meta.get("section", ""))
             chunk = ChunkRecord(cid, doc or "", source, title, section, index)
             out.append(Hit(chunk, hit.fused * 0.9, 0.0, 0.0, len(hits) + len(out)))

@@ -82,14 +82,61 @@ def _replace_pronoun(question: str, subject: str) -> str:
     return _PRONOUN.sub(swap, question, count=1)
 
 
+_ORDINALS = {
+    "first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "fourth": 3, "4th": 3,
+    "fifth": 4, "5th": 4, "sixth": 5, "6th": 5, "last": -1, "final": -1,
+}  # fmt: skip
+_ORDINAL = re.compile(
+    rf"\b(?:the\s+)?(?P<nth>{'|'.join(_ORDINALS)})(?:\s+(?P<noun>[a-z]+))?\b", re.IGNORECASE
+)
+_ANY_ONE = {"one", "item", "point", "bit", "part", "option", "thing"}
+_INLINE = re.compile(r"(?:^|\s)\(?\d{1,2}\)\s+(.+?)(?=,?\s+(?:and\s+)?\(?\d{1,2}\)\s|$)", re.S)
+_LINE = re.compile(r"^\s*(?:[•*-]|\d{1,2}[.)])\s+(.+)$", re.M)
+
+
+def listed_items(text: str) -> list[str]:
+    """The items an answer listed ("1) A, 2) B", or one "• item" per line), else its
+    sentences; citation markers dropped."""
+    text = re.sub(r"\s*\[\d+\]", "", text).strip()
+    for pattern in (_INLINE, _LINE):
+        items = [i.strip(" ,;.") for i in pattern.findall(text)]
+        if len(items) >= 2:
+            return items
+    return [p.strip() for p in re.split(r"(?<=[.!?])\s+", text) if p.strip()]
+
+
+def _resolve_ordinal(question: str, history: list[Turn]) -> str | None:
+    """ "explain the second one" → "explain <the second item of the last answer>"; the
+    ordinal stands alone, or names a kind of thing the conversation spoke of ("the second
+    difference" after "the three differences")."""
+    answer = next((t.content for t in reversed(history) if t.role == "assistant"), "")
+    said = {w[:5] for turn in history[-2:] for w in re.findall(r"[a-z]{3,}", turn.content.lower())}
+    for match in _ORDINAL.finditer(question):
+        noun = (match.group("noun") or "").lower()
+        if noun and noun not in _ANY_ONE and noun[:5] not in said:
+            continue  # "the first step of a plan" asks about something else
+        end = match.end()
+        items = listed_items(answer) if answer else []
+        nth = _ORDINALS[match.group("nth").lower()]
+        if len(items) < 2 or nth >= len(items):
+            return None
+        rest = f"{question[: match.start()]} {question[end:]}"
+        if not terms(rest):  # "explain the second one": the item is the whole question
+            return items[nth]
+        return f"{question[: match.start()]}{items[nth]}{question[end:]}".strip()
+    return None
+
+
 def condense_locally(question: str, history: list[Turn]) -> list[str]:
     """Standalone readings of a follow-up, most likely first ("and who owns it?" →
-    "and who owns digital transformation?")."""
+    "and who owns digital transformation?"; "explain the second one" → the second item of
+    the previous answer)."""
     previous = next((t.content for t in reversed(history) if t.role == "user"), "")
     subject = subject_of(clean_question(previous)) if previous else ""
+    ordinal = _resolve_ordinal(question, history)
+    readings = [ordinal] if ordinal else []
     if not subject:
-        return [question]
-    readings = []
+        return [*readings, question]
     if _PRONOUN.search(question):
         readings.append(_replace_pronoun(question, subject))
     readings.append(f"{question.rstrip(' ?')} ({subject})?")

@@ -1,0 +1,114 @@
+"""Offline answers answer what was asked, over small documents written here (real embedder,
+embedded Chroma): a list comes whole, a comparison gets both sides, a definition opens with
+the definition, a sentence that continues the chosen one comes with it, and "the second one"
+follows up on the previous answer's list."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.answer import KnowledgeBot
+from bot.runtime.schema import Turn
+from tests.conftest import make_settings
+
+GREENHOUSE = """Greenhouse Operations Guide
+
+For years, I've watched growers argue about what to call their work. Greenhouse climate control is the practice of keeping temperature, humidity and light inside a greenhouse within the ranges a crop needs. It relies on sensors, vents and heaters driven by a controller.
+
+Daily checks:
+- Read the overnight minimum temperature from the logger
+- Inspect the drip lines for blocked emitters
+- Empty the condensation trays under the benches
+- Record seedling height on the growth sheet
+
+Hydroponic beds and soil beds differ in upkeep. Hydroponic beds need the nutrient solution tested every morning for acidity and salt level. Soil beds need compost worked in twice a season and weeding every week.
+"""
+
+BEEKEEPING = """Apiary Handbook
+
+An apiary is a yard where beehives are kept. Hive inspections happen every nine days in spring.
+Beekeepers wear veils and gloves during inspections. Smoke calms the colony before a frame is lifted.
+Honey is extracted in late summer with a centrifugal extractor. The wax cappings are melted down for candles.
+
+There are 3 classic mistakes new beekeepers make.
+
+1. Opening The Hive Too Often
+
+Every inspection chills the brood and sets the colony back by a day. New keepers open the hive out of curiosity rather than need.
+
+2. Feeding Syrup Too Late
+
+Colonies fed after the first frost cannot cure the syrup and it ferments in the comb.
+
+3. Ignoring Varroa Counts
+
+Mite numbers double every month in summer, and a colony that looks strong in August can collapse by November.
+
+Swarm season:
+- Add a super before the brood box fills
+- Split strong colonies into two hives
+- Clip the queen's wing to slow a swarm
+"""
+
+
+@pytest.fixture(scope="module")
+def small_kb(tmp_path_factory: pytest.TempPathFactory) -> KnowledgeBot:
+    root = tmp_path_factory.mktemp("small")
+    corpus = root / "corpus"
+    corpus.mkdir()
+    (corpus / "greenhouse.txt").write_text(GREENHOUSE, encoding="utf-8")
+    (corpus / "apiary.txt").write_text(BEEKEEPING, encoding="utf-8")
+    settings = make_settings(Path(root / "data"), corpus_dir=corpus)
+    bot = KnowledgeBot(settings)
+    bot.ensure_index()
+    bot.load()
+    return bot
+
+
+def test_a_list_question_gets_every_item(small_kb: KnowledgeBot) -> None:
+    answer = small_kb.answer("Which daily checks are done in the greenhouse?")
+    assert not answer.abstained
+    for item in ("overnight minimum temperature", "blocked emitters", "condensation trays",
+                 "seedling height"):  # fmt: skip
+        assert item in answer.answer
+
+
+def test_a_definition_opens_with_the_definition_not_the_anecdote(small_kb: KnowledgeBot) -> None:
+    answer = small_kb.answer("What is greenhouse climate control?")
+    first = answer.answer.splitlines()[0]
+    assert first.startswith("Greenhouse climate control is the practice")
+    assert "For years" not in answer.answer
+
+
+def test_a_sentence_that_continues_the_answer_comes_with_it(small_kb: KnowledgeBot) -> None:
+    answer = small_kb.answer("What is greenhouse climate control?")
+    assert "sensors, vents and heaters" in answer.answer  # "It relies on…" follows
+
+
+def test_a_comparison_gets_both_sides(small_kb: KnowledgeBot) -> None:
+    answer = small_kb.answer("What is the difference between hydroponic beds and soil beds?")
+    assert "nutrient solution" in answer.answer  # the hydroponic side
+    assert "compost" in answer.answer  # the soil side
+
+
+def test_the_second_one_follows_up_on_the_previous_list(small_kb: KnowledgeBot) -> None:
+    history = [
+        Turn(role="user", content="What can a beekeeper do in swarm season?"),
+        Turn(
+            role="assistant",
+            content="1) add a super before the brood box fills, 2) split strong colonies "
+            "into two hives, 3) clip the queen's wing.",
+        ),
+    ]
+    answer = small_kb.answer("tell me more about the second one", history)
+    assert not answer.abstained
+    assert "Split strong colonies into two hives" in answer.answer
+
+
+def test_a_counted_question_gets_the_numbered_sections(small_kb: KnowledgeBot) -> None:
+    answer = small_kb.answer("What are the three mistakes new beekeepers make?")
+    for heading in ("Opening The Hive Too Often", "Feeding Syrup Too Late",
+                    "Ignoring Varroa Counts"):  # fmt: skip
+        assert heading in answer.answer
