@@ -97,6 +97,19 @@ def read_manifest(folder: Path) -> dict[str, ManifestEntry]:
     return entries
 
 
+def manifest_entry(
+    path: Path, cache: dict[Path, dict[str, ManifestEntry]] | None = None
+) -> ManifestEntry:
+    """The manifest entry of a file (from the manifest next to it); `cache` keeps read
+    manifests by folder."""
+    folder = path.resolve().parent if not path.is_symlink() else path.absolute().parent
+    if cache is None:
+        return read_manifest(folder).get(path.name, ManifestEntry())
+    if folder not in cache:
+        cache[folder] = read_manifest(folder)
+    return cache[folder].get(path.name, ManifestEntry())
+
+
 def source_name(path: Path, corpus_dir: Path) -> str:
     """The citation path of a file: `corpus/<file>` inside the corpus, else relative to cwd."""
     path = path.resolve()
@@ -157,9 +170,7 @@ def load_file(path: Path, corpus_dir: Path, max_bytes: int, result: LoadResult) 
     if not loaded.text.strip():
         result.problems.append(Problem(str(path), "no text content", kind="no text"))
         return
-    folder = path.resolve().parent if not path.is_symlink() else path.absolute().parent
-    manifest = read_manifest(folder)
-    entry = manifest.get(path.name, ManifestEntry())
+    entry = manifest_entry(path)
     result.documents.append(
         RawDocument(
             path=path,
@@ -253,7 +264,18 @@ def load_paths(
     `progress("load", done, total)` is called after each file.
     """
     result = LoadResult()
-    files = iter_files(paths, result)
+    load_files(iter_files(paths, result), corpus_dir, max_bytes, result, progress)
+    return result
+
+
+def load_files(
+    files: list[Path],
+    corpus_dir: Path,
+    max_bytes: int,
+    result: LoadResult,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> None:
+    """Load `files` (found by `iter_files`) into `result`; `progress("load", done, total)`."""
     for done, path in enumerate(files, start=1):
         if progress:
             progress("load", done, len(files))
@@ -264,4 +286,3 @@ def load_paths(
             result.problems.append(Problem(str(path), reason, kind="unreadable"))
     for problem in result.problems:  # the CLI prints them; logged at INFO so not twice
         log.info("%s: %s", problem.path, problem.reason)
-    return result
