@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from chromadb.api.models.Collection import Collection
 from filelock import FileLock, Timeout
 
@@ -31,7 +32,7 @@ from bot.runtime.settings import Settings
 from bot.runtime.store import Store, paged_get
 from ingest.chunk import Chunk, chunk_text
 from ingest.clean import CleaningRules, clean_text, load_rules
-from ingest.embed import embed_chunks
+from ingest.embed import UnitRow, embed_chunks
 from ingest.load import LoadResult, Problem, RawDocument, iter_files, load_files, source_name
 from ingest.loaders import FORMAT_NAMES
 from ingest.registry import COMPLETE, WRITING, Entry, Registry
@@ -40,7 +41,7 @@ from ingest.unchanged import candidates, registry_agrees
 log = logging.getLogger(__name__)
 
 PIPELINE_VERSION = "4"  # bump when cleaning or chunking changes in a way that alters chunks
-EMBED_BATCH = 64  # chunks embedded (and written) together; a document is never split
+EMBED_BATCH = 64  # chunks written together (a document is never split) and embedded per call
 TARGETED_READ_MAX = 1000  # documents to check; above it, one paged read of the collection
 WRITE_BATCH = 4000  # rows per Chroma write, under its maximum batch size
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
@@ -216,6 +217,7 @@ def _write(
     lexical: LexicalIndex,
     group: list[_Work],
     report: IngestReport,
+    on_embedded: Callable[[int], None] = lambda n: None,
 ) -> int:
     """Embed and write a group of whole documents; returns the number of chunks embedded.
 
@@ -231,8 +233,7 @@ def _write(
     with report.timed("registry"):
         registry.put(w.entry(WRITING) for w in group)
     todo = [(w, c) for w in group for c in w.chunks if c.id not in w.old_ids]
-    with report.timed("embed"):
-        chunk_vecs, rows, unit_vecs = embed_chunks(store.embeddings, [c for _, c in todo], False)
+    chunk_vecs, rows, unit_vecs = _embed(store, [c for _, c in todo], report, on_embedded)
     with report.timed("chroma units"):
         for part in _batched(list(range(len(rows))), WRITE_BATCH):
             units_coll.upsert(
@@ -284,6 +285,25 @@ def _write(
     with report.timed("registry"):
         registry.put(w.entry(COMPLETE) for w in group)
     return len(todo)
+
+
+def _embed(
+    store: Store, chunks: list[Chunk], report: IngestReport, on_embedded: Callable[[int], None]
+) -> tuple[np.ndarray, list[UnitRow], np.ndarray]:
+    """Vectors of a group's chunks and units, `EMBED_BATCH` chunks per call, so the progress
+    bar moves inside a long document too (`on_embedded(n)` after each call)."""
+    parts = []
+    for part in _batched(chunks, EMBED_BATCH):
+        with report.timed("embed"):
+            parts.append(embed_chunks(store.embeddings, part))
+        on_embedded(len(part))
+    if not parts:
+        return np.zeros((0, 0), np.float32), [], np.zeros((0, 0), np.float32)
+    return (
+        np.concatenate([p[0] for p in parts]),
+        [row for p in parts for row in p[1]],
+        np.concatenate([p[2] for p in parts]),
+    )
 
 
 def _delete_sources(
@@ -360,11 +380,12 @@ def ingest(
         found = LoadResult()
         with report.timed("scan"):
             files = iter_files(given or [settings.corpus_dir], found)
-            named = [(p, source_name(p, settings.corpus_dir)) for p in files]
+            folders: dict[Path, Path] = {}
+            named = [(p, source_name(p, settings.corpus_dir, folders)) for p in files]
             if not given:
                 taken = {s for _, s in named}
                 named += [(p, s) for p, s in _pinned_files(entries, report) if s not in taken]
-            cands = candidates(named, rules, settings, PIPELINE_VERSION)
+            cands = candidates(named, rules, settings, PIPELINE_VERSION, folders)
         quick: set[str] = set()
         for c in cands:
             entry = entries.get(c.source)
@@ -406,7 +427,9 @@ def ingest(
         work: list[_Work] = []
         settle: list[Entry] = []  # registry rows to bring in line without touching Chroma
         hashes: dict[str, str] = {}
-        for doc in documents.values():
+        for n, doc in enumerate(documents.values(), start=1):
+            if progress:
+                progress("chunk", n, len(documents))
             doc_hash = hashes[doc.source] = fingerprint(doc, rules, settings)
             held = existing.get(doc.source, Held())
             entry = entries.get(doc.source)
@@ -453,16 +476,22 @@ def ingest(
 
         registry.put(settle)
         total = sum(1 for w in work for c in w.chunks if c.id not in w.old_ids)
+        done = 0
+
+        def on_embedded(n: int) -> None:
+            nonlocal done
+            done += n
+            if progress:
+                progress("embed", done, total)
+
         if progress:
             progress("embed", 0, total)
         group: list[_Work] = []
         for n, w in enumerate(work):
             group.append(w)
             if sum(len(g.chunks) for g in group) >= EMBED_BATCH or n == len(work) - 1:
-                report.embedded += _write(store, registry, lexical, group, report)
+                report.embedded += _write(store, registry, lexical, group, report, on_embedded)
                 group = []
-                if progress:
-                    progress("embed", report.embedded, total)
         if gone:
             _delete_sources(store, registry, lexical, gone)
         # Last, so a run that dies earlier leaves no row claiming a file was seen whole.

@@ -97,12 +97,26 @@ def read_manifest(folder: Path) -> dict[str, ManifestEntry]:
     return entries
 
 
+def real_path(path: Path, folders: dict[Path, Path] | None = None) -> Path:
+    """`path.resolve()`; with `folders` (a cache per scan), each folder is resolved once and a
+    file that is not a symlink is its real folder plus its name. Why: Python's resolve costs an
+    lstat per path component, and a scan of thousands of files paid it several times per file."""
+    if folders is None or path.is_symlink():
+        return path.resolve()
+    folder = path.parent
+    if folder not in folders:
+        folders[folder] = folder.resolve()
+    return folders[folder] / path.name
+
+
 def manifest_entry(
-    path: Path, cache: dict[Path, dict[str, ManifestEntry]] | None = None
+    path: Path,
+    cache: dict[Path, dict[str, ManifestEntry]] | None = None,
+    folders: dict[Path, Path] | None = None,
 ) -> ManifestEntry:
     """The manifest entry of a file (from the manifest next to it); `cache` keeps read
-    manifests by folder."""
-    folder = path.resolve().parent if not path.is_symlink() else path.absolute().parent
+    manifests by folder, `folders` resolved folders (see `real_path`)."""
+    folder = real_path(path, folders).parent if not path.is_symlink() else path.absolute().parent
     if cache is None:
         return read_manifest(folder).get(path.name, ManifestEntry())
     if folder not in cache:
@@ -110,10 +124,14 @@ def manifest_entry(
     return cache[folder].get(path.name, ManifestEntry())
 
 
-def source_name(path: Path, corpus_dir: Path) -> str:
-    """The citation path of a file: `corpus/<file>` inside the corpus, else relative to cwd."""
-    path = path.resolve()
-    corpus_dir = corpus_dir.resolve()
+def source_name(path: Path, corpus_dir: Path, folders: dict[Path, Path] | None = None) -> str:
+    """The citation path of a file: `corpus/<file>` inside the corpus, else relative to cwd
+    (`folders`: a cache of resolved folders, see `real_path`)."""
+    path = real_path(path, folders)
+    if folders is None:
+        corpus_dir = corpus_dir.resolve()
+    else:
+        corpus_dir = folders.setdefault(corpus_dir, corpus_dir.resolve())
     if path.is_relative_to(corpus_dir):
         return f"{corpus_dir.name}/{path.relative_to(corpus_dir).as_posix()}"
     try:
@@ -215,7 +233,8 @@ def _walk(root: Path, result: LoadResult) -> list[Path]:
                 continue
             if _hidden(path, root):
                 continue
-            if not path.resolve().is_relative_to(real_root):
+            resolved = real / name if not path.is_symlink() else path.resolve()
+            if not resolved.is_relative_to(real_root):
                 result.problems.append(_outside(path))
                 continue
             if not path.exists():
@@ -248,8 +267,9 @@ def iter_files(paths: Iterable[Path], result: LoadResult) -> list[Path]:
         else:
             files.append(path)  # named on purpose: loaded whatever its suffix says
     unique: dict[Path, Path] = {}
+    folders: dict[Path, Path] = {}
     for path in files:
-        unique.setdefault(path.resolve(), path)
+        unique.setdefault(real_path(path, folders), path)
     return list(unique.values())
 
 

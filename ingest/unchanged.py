@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bot.runtime.settings import Settings
 from ingest.clean import CleaningRules
-from ingest.load import ManifestEntry, manifest_entry
+from ingest.load import ManifestEntry, manifest_entry, real_path
 from ingest.registry import COMPLETE, Entry, FileStat
 
 KEY_VERSION = "1"  # bump with the pipeline version's meaning or the key's parts
@@ -64,6 +64,7 @@ def candidates(
     rules: CleaningRules,
     settings: Settings,
     pipeline_version: str,
+    folders: dict[Path, Path] | None = None,
 ) -> list[Candidate]:
     """`Candidate`s of (path, source) pairs; a file that cannot be stat'ed gets stat ""."""
     base = "\x00".join(
@@ -80,10 +81,9 @@ def candidates(
     manifests: dict[Path, dict[str, ManifestEntry]] = {}
     out = []
     for path, source in named:
-        entry = manifest_entry(path, manifests)
-        key = "\x00".join(
-            [base, source, str(path.resolve()), entry.title, entry.url, ",".join(entry.tags)]
-        )
+        entry = manifest_entry(path, manifests, folders)
+        real = str(real_path(path, folders))
+        key = "\x00".join([base, source, real, entry.title, entry.url, ",".join(entry.tags)])
         digest = hashlib.sha256(key.encode()).hexdigest()
         out.append(Candidate(path, source, file_stat(path) or "", digest))
     return out
