@@ -53,3 +53,29 @@ def test_units_keep_their_own_vectors_and_chunks_are_found_by_meaning(tmp_path: 
         n_results=1,
     )
     assert hit["metadatas"][0][0]["source"] == "corpus/network.md"
+
+
+def test_progress_moves_inside_one_long_document(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    sections = [
+        f"## Procedure {i}\n\nStep {i} of the migration moves mailbox group {i} to the new "
+        f"tenant after the owners of group {i} confirm their delegates. The service desk "
+        f"records ticket {1000 + i} and tells the users of group {i} which evening it runs.\n"
+        f"\n| Item | Owner |\n| --- | --- |\n| group {i} | team {i % 7} |\n"
+        for i in range(120)
+    ]
+    (corpus / "runbook.md").write_text("# Migration Runbook\n\n" + "\n".join(sections))
+    settings = make_settings(tmp_path / "data", corpus_dir=corpus)
+    steps: list[tuple[str, int, int]] = []
+    report = ingest(
+        None,
+        settings,
+        open_store(settings, make_embeddings(settings)),
+        progress=lambda stage, done, total: steps.append((stage, done, total)),
+    )
+    embedded = [done for stage, done, _ in steps if stage == "embed"]
+    assert report.files == 1 and report.embedded > 64
+    # the bar starts at 0, moves while the one document is embedded, and ends at the total
+    assert embedded[0] == 0 and embedded[-1] == report.embedded
+    assert len(set(embedded)) >= 3 and embedded == sorted(embedded)
