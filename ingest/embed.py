@@ -9,7 +9,11 @@ Three ways (`method`):
   rose from 0.88 to ~0.91 on the seed corpus). A text met twice in a batch (the overlap between
   chunks, repeated context lines) is embedded once. Short inputs cost no more than the chunk
   pass they replace, so ingest embeds about as much as a plain RAG ingest of the chunk texts.
-  Measured against "separate" (2026-11-24, `kb eval --split dev`): see FIGURES below.
+  Measured against "separate" (2026-11-24, `kb eval`, separate -> units): seed dev hit@1
+  0.897 -> 0.897, hit@5 0.983 -> 0.966, MRR 0.932 -> 0.928, key-fact recall 0.695 -> 0.695;
+  seed test hit@1 0.912 -> 0.912, MRR 0.950 -> 0.950, key-fact 0.775 -> 0.784; SQLite pages dev
+  hit@1 0.900 -> 0.950, key-fact 0.717 -> 0.750. Context-line weight 1: seed dev MRR 0.925;
+  8: hit@1 0.879; unweighted mean: MRR 0.917; no context line: hit@5 0.948.
 - "separate": the chunk text is embedded whole and each unit again on its own (two passes).
 - "pooled" (measured by evals/bench.py): the ONNX model's token states of the chunk's own pass
   are mean-pooled over each sentence's span. It costs answer quality (2026-11-24, separate ->
