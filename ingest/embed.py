@@ -12,7 +12,9 @@ Three ways (`method`):
   Measured against "separate" (2026-11-24, `kb eval`, separate -> units): seed dev hit@1
   0.897 -> 0.897, hit@5 0.983 -> 0.966, MRR 0.932 -> 0.928, key-fact recall 0.695 -> 0.695;
   seed test hit@1 0.912 -> 0.912, MRR 0.950 -> 0.950, key-fact 0.775 -> 0.784; SQLite pages dev
-  hit@1 0.900 -> 0.950, key-fact 0.717 -> 0.750. Context-line weight 1: seed dev MRR 0.925;
+  hit@1 0.900 -> 0.950, key-fact 0.717 -> 0.750; SQLite pages test hit@1 0.850 -> 0.850,
+  key-fact 0.950 -> 0.900 (one answer quotes another true sentence of the right page).
+  Context-line weight 1: seed dev MRR 0.925;
   8: hit@1 0.879; unweighted mean: MRR 0.917; no context line: hit@5 0.948.
 - "separate": the chunk text is embedded whole and each unit again on its own (two passes).
 - "pooled" (measured by evals/bench.py): the ONNX model's token states of the chunk's own pass
