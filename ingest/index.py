@@ -17,12 +17,13 @@ import hashlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from chromadb.api.models.Collection import Collection
 from filelock import FileLock, Timeout
 
@@ -31,14 +32,17 @@ from bot.runtime.settings import Settings
 from bot.runtime.store import Store, paged_get
 from ingest.chunk import Chunk, chunk_text
 from ingest.clean import CleaningRules, clean_text, load_rules
-from ingest.embed import embed_chunks
-from ingest.load import LoadResult, Problem, RawDocument, load_paths, source_name
+from ingest.embed import UnitRow, embed_chunks
+from ingest.load import LoadResult, Problem, RawDocument, iter_files, load_files, source_name
+from ingest.loaders import FORMAT_NAMES
 from ingest.registry import COMPLETE, WRITING, Entry, Registry
+from ingest.unchanged import candidates, registry_agrees
 
 log = logging.getLogger(__name__)
 
 PIPELINE_VERSION = "4"  # bump when cleaning or chunking changes in a way that alters chunks
-EMBED_BATCH = 64  # chunks embedded (and written) together; a document is never split
+EMBED_BATCH = 64  # chunks written together (a document is never split) and embedded per call
+TARGETED_READ_MAX = 1000  # documents to check; above it, one paged read of the collection
 WRITE_BATCH = 4000  # rows per Chroma write, under its maximum batch size
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -64,6 +68,16 @@ class IngestReport:
     missing_paths: list[str] = field(default_factory=list)
     per_file: dict[str, str] = field(default_factory=dict)  # source -> added|updated|unchanged…
     formats: dict[str, int] = field(default_factory=dict)  # loaded files per format
+    timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds (benchmarks)
+
+    @contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        """Add the time spent inside the block to `timings[stage]`."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - started
 
     @property
     def skipped(self) -> dict[str, int]:
@@ -131,10 +145,17 @@ class Held:
         return self.hashes == {doc_hash} and self.counts == {len(self.ids)}
 
 
-def _existing(collection: Collection) -> dict[str, Held]:
-    """source -> what the collection holds of it (read page by page)."""
+def _existing(collection: Collection, sources: list[str] | None = None) -> dict[str, Held]:
+    """source -> what the collection holds of it (of `sources`, or all; read page by page)."""
     found: dict[str, Held] = {}
-    got = paged_get(collection, include=["metadatas"])
+    if sources is None:
+        got = paged_get(collection, include=["metadatas"])
+    else:
+        got = {"ids": [], "metadatas": []}
+        for part in _batched(sources, 100):
+            some = paged_get(collection, where={"source": {"$in": part}}, include=["metadatas"])
+            got["ids"] += some["ids"]
+            got["metadatas"] += some["metadatas"]
     for chunk_id, meta in zip(got["ids"], got["metadatas"], strict=True):
         held = found.setdefault(str(meta.get("source", "")), Held())
         held.ids.add(chunk_id)
@@ -190,7 +211,14 @@ def _batched(items: list[Any], size: int) -> Iterable[list[Any]]:
         yield items[start : start + size]
 
 
-def _write(store: Store, registry: Registry, lexical: LexicalIndex, group: list[_Work]) -> int:
+def _write(
+    store: Store,
+    registry: Registry,
+    lexical: LexicalIndex,
+    group: list[_Work],
+    report: IngestReport,
+    on_embedded: Callable[[int], None] = lambda n: None,
+) -> int:
     """Embed and write a group of whole documents; returns the number of chunks embedded.
 
     Order matters for crash safety: the registry says 'writing' before Chroma is touched and
@@ -202,55 +230,80 @@ def _write(store: Store, registry: Registry, lexical: LexicalIndex, group: list[
     collection = store.collection(create=True)
     units_coll = store.units(create=True)
     assert collection is not None and units_coll is not None
-    registry.put(w.entry(WRITING) for w in group)
+    with report.timed("registry"):
+        registry.put(w.entry(WRITING) for w in group)
     todo = [(w, c) for w in group for c in w.chunks if c.id not in w.old_ids]
-    chunk_vecs, rows, unit_vecs = embed_chunks(store.embeddings, [c for _, c in todo], False)
-    for part in _batched(list(range(len(rows))), WRITE_BATCH):
-        units_coll.upsert(
-            ids=[rows[i].id for i in part],
-            documents=[rows[i].unit.text for i in part],
-            embeddings=unit_vecs[part],  # type: ignore[arg-type]
-            metadatas=[
-                {
-                    "chunk_id": rows[i].chunk.id,
-                    "source": rows[i].chunk.source,
-                    "position": rows[i].unit.position,
-                    "kind": rows[i].unit.kind,
-                }
-                for i in part
-            ],
-        )
+    chunk_vecs, rows, unit_vecs = _embed(store, [c for _, c in todo], report, on_embedded)
+    with report.timed("chroma units"):
+        for part in _batched(list(range(len(rows))), WRITE_BATCH):
+            units_coll.upsert(
+                ids=[rows[i].id for i in part],
+                documents=[rows[i].unit.text for i in part],
+                embeddings=unit_vecs[part],  # type: ignore[arg-type]
+                metadatas=[
+                    {
+                        "chunk_id": rows[i].chunk.id,
+                        "source": rows[i].chunk.source,
+                        "position": rows[i].unit.position,
+                        "kind": rows[i].unit.kind,
+                    }
+                    for i in part
+                ],
+            )
     for part in _batched(list(range(len(todo))), WRITE_BATCH):
-        collection.upsert(
-            ids=[todo[i][1].id for i in part],
-            documents=[todo[i][1].text for i in part],
-            embeddings=chunk_vecs[part],  # type: ignore[arg-type]
-            metadatas=[_metadata(todo[i][1], todo[i][0].doc, todo[i][0].doc_hash, len(todo[i][0].chunks)) for i in part],  # type: ignore[misc]
-        )  # fmt: skip
+        with report.timed("chroma chunks"):
+            collection.upsert(
+                ids=[todo[i][1].id for i in part],
+                documents=[todo[i][1].text for i in part],
+                embeddings=chunk_vecs[part],  # type: ignore[arg-type]
+                metadatas=[_metadata(todo[i][1], todo[i][0].doc, todo[i][0].doc_hash, len(todo[i][0].chunks)) for i in part],  # type: ignore[misc]
+            )  # fmt: skip
         # The lexical index holds what a chunk is embedded with (its first line, title ›
         # section, feeds the sentence-level term counts).
-        lexical.upsert([(todo[i][1].id, todo[i][1].source, todo[i][1].embed_text()) for i in part])
+        with report.timed("lexical"):
+            lexical.upsert([(todo[i][1].id, todo[i][1].source, todo[i][1].embed_text()) for i in part])  # fmt: skip
     # Chunks whose text did not change keep their vectors but take the new fingerprint, so the
     # next run sees the document as unchanged (not "updated, embedded 0" forever).
     kept = [(w, c) for w in group for c in w.chunks if c.id in w.old_ids]
-    for part in _batched(kept, WRITE_BATCH):
-        collection.update(
-            ids=[c.id for _, c in part],
-            metadatas=[_metadata(c, w.doc, w.doc_hash, len(w.chunks)) for w, c in part],  # type: ignore[misc]
-        )
-        lexical.upsert([(c.id, c.source, c.embed_text()) for _, c in part])  # repairs a crash too
-    for w in group:
-        new_ids = [c.id for c in w.chunks]
-        stale = sorted(w.old_ids - set(new_ids))
-        if stale:
-            collection.delete(ids=stale)
-            lexical.delete(stale)
-        if stale or len(w.old_ids) < len(new_ids):  # also sweeps units a crash left behind
-            units_coll.delete(
-                where={"$and": [{"source": w.doc.source}, {"chunk_id": {"$nin": new_ids}}]}
+    with report.timed("chroma chunks"):
+        for part in _batched(kept, WRITE_BATCH):
+            collection.update(
+                ids=[c.id for _, c in part],
+                metadatas=[_metadata(c, w.doc, w.doc_hash, len(w.chunks)) for w, c in part],  # type: ignore[misc]
             )
-    registry.put(w.entry(COMPLETE) for w in group)
+            lexical.upsert([(c.id, c.source, c.embed_text()) for _, c in part])  # repairs a crash
+        for w in group:
+            new_ids = [c.id for c in w.chunks]
+            stale = sorted(w.old_ids - set(new_ids))
+            if stale:
+                collection.delete(ids=stale)
+                lexical.delete(stale)
+            if stale or len(w.old_ids) < len(new_ids):  # also sweeps units a crash left behind
+                units_coll.delete(
+                    where={"$and": [{"source": w.doc.source}, {"chunk_id": {"$nin": new_ids}}]}
+                )
+    with report.timed("registry"):
+        registry.put(w.entry(COMPLETE) for w in group)
     return len(todo)
+
+
+def _embed(
+    store: Store, chunks: list[Chunk], report: IngestReport, on_embedded: Callable[[int], None]
+) -> tuple[np.ndarray, list[UnitRow], np.ndarray]:
+    """Vectors of a group's chunks and units, `EMBED_BATCH` chunks per call, so the progress
+    bar moves inside a long document too (`on_embedded(n)` after each call)."""
+    parts = []
+    for part in _batched(chunks, EMBED_BATCH):
+        with report.timed("embed"):
+            parts.append(embed_chunks(store.embeddings, part))
+        on_embedded(len(part))
+    if not parts:
+        return np.zeros((0, 0), np.float32), [], np.zeros((0, 0), np.float32)
+    return (
+        np.concatenate([p[0] for p in parts]),
+        [row for p in parts for row in p[1]],
+        np.concatenate([p[2] for p in parts]),
+    )
 
 
 def _delete_sources(
@@ -269,10 +322,12 @@ def _delete_sources(
     registry.forget(sources)
 
 
-def _pinned_documents(
-    entries: dict[str, Entry], settings: Settings, report: IngestReport
-) -> list[RawDocument]:
-    """Documents added by path earlier, reloaded from where they were found."""
+def _pinned_files(entries: dict[str, Entry], report: IngestReport) -> list[tuple[Path, str]]:
+    """(path, source) of documents added by path earlier, to be re-read from where they were.
+
+    A path outside the corpus is named relative to the working directory; the name it was
+    first indexed under is kept, so its chunk ids and citations stay the same.
+    """
     pinned = [e for e in entries.values() if e.pinned]
     present = [e for e in pinned if Path(e.path).is_file()]
     for e in pinned:
@@ -285,19 +340,7 @@ def _pinned_documents(
                     fatal=False,
                 )
             )
-    if not present:
-        return []
-    by_path = {e.path: e.source for e in present}
-    loaded = load_paths(
-        [Path(e.path) for e in present], settings.corpus_dir, settings.max_file_bytes
-    )
-    report.problems.extend(loaded.problems)
-    # A path outside the corpus is named relative to the working directory; keep the name it
-    # was first indexed under, so its chunk ids and citations stay the same.
-    return [
-        dataclasses.replace(d, source=by_path.get(str(d.path.resolve()), d.source))
-        for d in loaded.documents
-    ]
+    return [(Path(e.path), e.source) for e in present]
 
 
 def ingest(
@@ -328,24 +371,66 @@ def ingest(
             lexical.clear()
         collection = store.collection(create=True)
         assert collection is not None
-        entries = registry.all()
-        loaded: LoadResult = load_paths(
-            given or [settings.corpus_dir], settings.corpus_dir, settings.max_file_bytes, progress
-        )
-        report = IngestReport(
-            problems=loaded.problems, missing_paths=loaded.missing_paths, formats=loaded.formats
-        )
-        documents = {d.source: d for d in loaded.documents}
-        if not given:
-            for doc in _pinned_documents(entries, settings, report):
-                documents.setdefault(doc.source, doc)
+        report = IngestReport()
+        with report.timed("registry"):
+            entries = registry.all()
+            seen = registry.stats()
+            trusted = registry_agrees(entries, collection.count())
         rules = load_rules(settings.corpus_dir / "cleaning.toml")
-        existing = _existing(collection)
+        found = LoadResult()
+        with report.timed("scan"):
+            files = iter_files(given or [settings.corpus_dir], found)
+            folders: dict[Path, Path] = {}
+            named = [(p, source_name(p, settings.corpus_dir, folders)) for p in files]
+            if not given:
+                taken = {s for _, s in named}
+                named += [(p, s) for p, s in _pinned_files(entries, report) if s not in taken]
+            cands = candidates(named, rules, settings, PIPELINE_VERSION, folders)
+        quick: set[str] = set()
+        for c in cands:
+            entry = entries.get(c.source)
+            newly_pinned = (
+                bool(given)
+                and entry is not None
+                and not entry.pinned
+                and not c.path.resolve().is_relative_to(corpus_root)
+            )
+            if trusted and not newly_pinned and c.unchanged(entry, seen.get(c.source)):
+                quick.add(c.source)
+                report.unchanged += 1
+                report.per_file[c.source] = "unchanged"
+                report.files += 1
+                report.chunks += entries[c.source].chunks
+        slow = [c for c in cands if c.source not in quick]
+        by_path = {str(c.path.resolve()): c for c in slow}
+        with report.timed("load"):
+            load_files([c.path for c in slow], settings.corpus_dir, settings.max_file_bytes, found, progress)  # fmt: skip
+        report.problems = found.problems + report.problems
+        report.missing_paths = found.missing_paths
+        formats = Counter(found.formats)
+        suffixes = (Path(s).suffix.lower() for s in quick)
+        formats.update(FORMAT_NAMES.get(x, x.lstrip(".")) for x in suffixes)
+        report.formats = dict(sorted(formats.items()))
+        documents: dict[str, RawDocument] = {}
+        for doc in found.documents:
+            c = by_path.get(str(doc.path.resolve()))
+            doc = dataclasses.replace(doc, source=c.source) if c else doc
+            documents.setdefault(doc.source, doc)
+        kept = set(documents) | quick | {s for s, e in entries.items() if e.pinned}
+        with report.timed("read collection"):
+            # Only the documents read need the collection's view, unless the registry cannot
+            # be trusted to stand in for it (then everything is read, as before).
+            wanted = sorted(set(documents) | (set(entries) - kept)) if prune else sorted(documents)
+            full = not trusted or len(wanted) > TARGETED_READ_MAX
+            existing = _existing(collection) if full else _existing(collection, wanted)
 
         work: list[_Work] = []
         settle: list[Entry] = []  # registry rows to bring in line without touching Chroma
-        for doc in documents.values():
-            doc_hash = fingerprint(doc, rules, settings)
+        hashes: dict[str, str] = {}
+        for n, doc in enumerate(documents.values(), start=1):
+            if progress:
+                progress("chunk", n, len(documents))
+            doc_hash = hashes[doc.source] = fingerprint(doc, rules, settings)
             held = existing.get(doc.source, Held())
             entry = entries.get(doc.source)
             pinned = (entry is not None and entry.pinned) or (
@@ -362,7 +447,8 @@ def ingest(
                     settle.append(done)
                 continue
             try:
-                chunks = chunks_of(doc, rules, settings)
+                with report.timed("clean+chunk"):
+                    chunks = chunks_of(doc, rules, settings)
             except Exception as exc:  # one bad document must not stop the others
                 log.exception("cannot chunk %s", doc.source)
                 report.problems.append(Problem(str(doc.path), f"cannot process: {exc}"))
@@ -382,7 +468,6 @@ def ingest(
 
         gone: list[str] = []
         if prune:
-            kept = set(documents) | {s for s, e in entries.items() if e.pinned}
             gone = sorted((set(existing) | set(entries)) - kept)
             for source in gone:
                 if source in existing:
@@ -391,18 +476,31 @@ def ingest(
 
         registry.put(settle)
         total = sum(1 for w in work for c in w.chunks if c.id not in w.old_ids)
+        done = 0
+
+        def on_embedded(n: int) -> None:
+            nonlocal done
+            done += n
+            if progress:
+                progress("embed", done, total)
+
         if progress:
             progress("embed", 0, total)
         group: list[_Work] = []
         for n, w in enumerate(work):
             group.append(w)
             if sum(len(g.chunks) for g in group) >= EMBED_BATCH or n == len(work) - 1:
-                report.embedded += _write(store, registry, lexical, group)
+                report.embedded += _write(store, registry, lexical, group, report, on_embedded)
                 group = []
-                if progress:
-                    progress("embed", report.embedded, total)
         if gone:
             _delete_sources(store, registry, lexical, gone)
+        # Last, so a run that dies earlier leaves no row claiming a file was seen whole.
+        registry.put_stats(
+            by_path[str(doc.path.resolve())].record(hashes[source])
+            for source, doc in documents.items()
+            if report.per_file.get(source) in ("unchanged", "added", "updated", "repaired")
+            and str(doc.path.resolve()) in by_path
+        )
         if work or gone:
             _stamp(collection)  # an ingest that changed nothing changes nothing readers see
     report.seconds = time.perf_counter() - started

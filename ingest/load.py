@@ -97,10 +97,41 @@ def read_manifest(folder: Path) -> dict[str, ManifestEntry]:
     return entries
 
 
-def source_name(path: Path, corpus_dir: Path) -> str:
-    """The citation path of a file: `corpus/<file>` inside the corpus, else relative to cwd."""
-    path = path.resolve()
-    corpus_dir = corpus_dir.resolve()
+def real_path(path: Path, folders: dict[Path, Path] | None = None) -> Path:
+    """`path.resolve()`; with `folders` (a cache per scan), each folder is resolved once and a
+    file that is not a symlink is its real folder plus its name. Why: Python's resolve costs an
+    lstat per path component, and a scan of thousands of files paid it several times per file."""
+    if folders is None or path.is_symlink():
+        return path.resolve()
+    folder = path.parent
+    if folder not in folders:
+        folders[folder] = folder.resolve()
+    return folders[folder] / path.name
+
+
+def manifest_entry(
+    path: Path,
+    cache: dict[Path, dict[str, ManifestEntry]] | None = None,
+    folders: dict[Path, Path] | None = None,
+) -> ManifestEntry:
+    """The manifest entry of a file (from the manifest next to it); `cache` keeps read
+    manifests by folder, `folders` resolved folders (see `real_path`)."""
+    folder = real_path(path, folders).parent if not path.is_symlink() else path.absolute().parent
+    if cache is None:
+        return read_manifest(folder).get(path.name, ManifestEntry())
+    if folder not in cache:
+        cache[folder] = read_manifest(folder)
+    return cache[folder].get(path.name, ManifestEntry())
+
+
+def source_name(path: Path, corpus_dir: Path, folders: dict[Path, Path] | None = None) -> str:
+    """The citation path of a file: `corpus/<file>` inside the corpus, else relative to cwd
+    (`folders`: a cache of resolved folders, see `real_path`)."""
+    path = real_path(path, folders)
+    if folders is None:
+        corpus_dir = corpus_dir.resolve()
+    else:
+        corpus_dir = folders.setdefault(corpus_dir, corpus_dir.resolve())
     if path.is_relative_to(corpus_dir):
         return f"{corpus_dir.name}/{path.relative_to(corpus_dir).as_posix()}"
     try:
@@ -157,9 +188,7 @@ def load_file(path: Path, corpus_dir: Path, max_bytes: int, result: LoadResult) 
     if not loaded.text.strip():
         result.problems.append(Problem(str(path), "no text content", kind="no text"))
         return
-    folder = path.resolve().parent if not path.is_symlink() else path.absolute().parent
-    manifest = read_manifest(folder)
-    entry = manifest.get(path.name, ManifestEntry())
+    entry = manifest_entry(path)
     result.documents.append(
         RawDocument(
             path=path,
@@ -204,7 +233,8 @@ def _walk(root: Path, result: LoadResult) -> list[Path]:
                 continue
             if _hidden(path, root):
                 continue
-            if not path.resolve().is_relative_to(real_root):
+            resolved = real / name if not path.is_symlink() else path.resolve()
+            if not resolved.is_relative_to(real_root):
                 result.problems.append(_outside(path))
                 continue
             if not path.exists():
@@ -237,8 +267,9 @@ def iter_files(paths: Iterable[Path], result: LoadResult) -> list[Path]:
         else:
             files.append(path)  # named on purpose: loaded whatever its suffix says
     unique: dict[Path, Path] = {}
+    folders: dict[Path, Path] = {}
     for path in files:
-        unique.setdefault(path.resolve(), path)
+        unique.setdefault(real_path(path, folders), path)
     return list(unique.values())
 
 
@@ -253,7 +284,18 @@ def load_paths(
     `progress("load", done, total)` is called after each file.
     """
     result = LoadResult()
-    files = iter_files(paths, result)
+    load_files(iter_files(paths, result), corpus_dir, max_bytes, result, progress)
+    return result
+
+
+def load_files(
+    files: list[Path],
+    corpus_dir: Path,
+    max_bytes: int,
+    result: LoadResult,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> None:
+    """Load `files` (found by `iter_files`) into `result`; `progress("load", done, total)`."""
     for done, path in enumerate(files, start=1):
         if progress:
             progress("load", done, len(files))
@@ -264,4 +306,3 @@ def load_paths(
             result.problems.append(Problem(str(path), reason, kind="unreadable"))
     for problem in result.problems:  # the CLI prints them; logged at INFO so not twice
         log.info("%s: %s", problem.path, problem.reason)
-    return result

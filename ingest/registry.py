@@ -48,6 +48,28 @@ documents = Table(
     Column("pinned", Boolean, nullable=False, default=False),  # added by path: kept on prune
     Column("updated_at", Float, nullable=False, default=0.0),
 )
+# What a file looked like when its document was last seen whole: a file whose size, times and
+# settings key are unchanged is not read again (a no-op re-ingest reads no file and no Chroma
+# record). A separate table rather than new columns, so existing databases need no migration.
+file_stats = Table(
+    "kb_file_stats",
+    metadata,
+    Column("collection", String(200), primary_key=True),
+    Column("source", String(1000), primary_key=True),
+    Column("stat", String(200), nullable=False, default=""),  # "size:mtime_ns:ctime_ns"
+    Column("key", String(64), nullable=False, default=""),  # settings, manifest entry, path
+    Column("doc_hash", String(64), nullable=False, default=""),  # the version seen whole
+)
+
+
+@dataclass(frozen=True)
+class FileStat:
+    """The file a complete document was read from, as it was then."""
+
+    source: str
+    stat: str
+    key: str
+    doc_hash: str
 
 
 @dataclass(frozen=True)
@@ -86,31 +108,50 @@ class Registry:
             {**e.__dict__, "collection": self.collection, "updated_at": time.time()}
             for e in entries
         ]
+        self._upsert(documents, rows)
+
+    def stats(self) -> dict[str, FileStat]:
+        """The recorded file stats of this collection by source."""
+        query = select(file_stats).where(file_stats.c.collection == self.collection)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return {
+            r["source"]: FileStat(**{k: r[k] for k in FileStat.__dataclass_fields__}) for r in rows
+        }
+
+    def put_stats(self, stats: Iterable[FileStat]) -> None:
+        """Insert or replace file stats (one transaction)."""
+        self._upsert(file_stats, [{**s.__dict__, "collection": self.collection} for s in stats])
+
+    def _upsert(self, table: Table, rows: list[dict[str, object]]) -> None:
         if not rows:
             return
         dialect = self.engine.dialect.name
-        insert = (postgresql if dialect == "postgresql" else sqlite).insert(documents)
+        insert = (postgresql if dialect == "postgresql" else sqlite).insert(table)
         keys = ("collection", "source")
         stmt = insert.on_conflict_do_update(
             index_elements=list(keys),
             set_={c: insert.excluded[c] for c in rows[0] if c not in keys},
         )
         with self.engine.begin() as conn:
-            conn.execute(stmt, rows)
+            for start in range(0, len(rows), 2000):  # bounded statements on any backend
+                conn.execute(stmt, rows[start : start + 2000])
 
     def forget(self, sources: Iterable[str]) -> None:
         """Delete the rows of `sources`."""
         wanted = list(sources)
         with self.engine.begin() as conn:
-            for start in range(0, len(wanted), 500):
-                conn.execute(
-                    delete(documents).where(
-                        documents.c.collection == self.collection,
-                        documents.c.source.in_(wanted[start : start + 500]),
+            for table in (documents, file_stats):
+                for start in range(0, len(wanted), 500):
+                    conn.execute(
+                        delete(table).where(
+                            table.c.collection == self.collection,
+                            table.c.source.in_(wanted[start : start + 500]),
+                        )
                     )
-                )
 
     def clear(self) -> None:
         """Delete every row of this collection (on `--rebuild`)."""
         with self.engine.begin() as conn:
-            conn.execute(delete(documents).where(documents.c.collection == self.collection))
+            for table in (documents, file_stats):
+                conn.execute(delete(table).where(table.c.collection == self.collection))

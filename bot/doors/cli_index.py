@@ -35,7 +35,7 @@ def run_ingest(
         disable=quiet,
     ) as progress:
         task = progress.add_task("reading files", total=None)
-        stages = {"load": "reading files", "embed": "embedding chunks"}
+        stages = {"load": "reading files", "chunk": "chunking", "embed": "embedding chunks"}
 
         def on_progress(stage: str, done: int, total: int) -> None:
             description = stages.get(stage, stage)
