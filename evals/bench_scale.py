@@ -212,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--extra-concurrency", type=int, default=0,
                         help="also measure this concurrency (e.g. 32), printed below the table")  # fmt: skip
     parser.add_argument("--keep", type=Path, default=None, help="work dir to keep (default: temp)")
+    parser.add_argument("--build-only", action="store_true",
+                        help="build and ingest the corpora into --keep, measure nothing")  # fmt: skip
     args = parser.parse_args(argv)
     questions = load_questions()
     work = args.keep or Path(tempfile.mkdtemp(prefix="kb-bench-scale-"))
@@ -232,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
                 url = chroma[1] if chroma else None
                 chunks, rate, raw = ingest_size(base / "data", corpus, url, size > args.embed_up_to)
                 print(f"{label} {mode}: ingested {chunks} chunks at {rate:.1f}/s", flush=True)
+                if args.build_only:
+                    continue
                 extra = (args.extra_concurrency,) if args.extra_concurrency else ()
                 m = serve_and_measure(
                     env_for(base / "data", corpus, url),
