@@ -260,33 +260,41 @@ class LexicalIndex:
 
     @unavailable_returns(lambda: {})
     def document_frequency(self, words: Iterable[str]) -> dict[str, int]:
-        """In how many chunks each term (an output of `terms()`) occurs."""
-        out: dict[str, int] = {}
+        """In how many chunks each term (an output of `terms()`) occurs: one statement for all
+        the terms (a question's terms cost one round trip, not one each)."""
+        wanted = sorted(set(words))
+        if not wanted:
+            return {}
+        params = {f"w{n}": w for n, w in enumerate(wanted)}
         with self.engine.connect() as conn:
-            for word in set(words):
-                if self.postgres:
-                    query = tsquery([word])
-                    n = (
+            if self.postgres:
+                parts = [
+                    f"SELECT CAST(:w{n} AS TEXT), (SELECT count(*) FROM {self._docs} "
+                    f"WHERE tsv @@ to_tsquery('simple', :q{n}))"
+                    for n, w in enumerate(wanted)
+                    if tsquery([w])
+                ]
+                params |= {f"q{n}": tsquery([w]) for n, w in enumerate(wanted)}
+                rows = conn.execute(text(" UNION ALL ".join(parts)), params) if parts else []
+                return {w: 0 for w in wanted} | {str(t): int(d or 0) for t, d in rows}
+            plain = [n for n, w in enumerate(wanted) if re.fullmatch(r"[a-z0-9]+", w)]
+            out = {w: 0 for w in wanted}
+            if plain:
+                marks = ", ".join(f":w{n}" for n in plain)
+                rows = conn.execute(
+                    text(f"SELECT term, doc FROM {self._vocab} WHERE term IN ({marks})"),
+                    {f"w{n}": wanted[n] for n in plain},
+                )
+                out |= {str(t): int(d or 0) for t, d in rows}
+            for n, word in enumerate(wanted):  # terms with - or ': a phrase query each (rare)
+                if n not in plain:
+                    out[word] = int(
                         conn.execute(
-                            text(
-                                f"SELECT count(*) FROM {self._docs} "
-                                "WHERE tsv @@ to_tsquery('simple', :q)"
-                            ),
-                            {"q": query},
+                            text(f"SELECT count(*) FROM {self._fts} WHERE {self._fts} MATCH :q"),
+                            {"q": match_expression([word])},
                         ).scalar()
-                        if query
-                        else 0
+                        or 0
                     )
-                elif re.fullmatch(r"[a-z0-9]+", word):
-                    n = conn.execute(
-                        text(f"SELECT doc FROM {self._vocab} WHERE term = :t"), {"t": word}
-                    ).scalar()
-                else:
-                    n = conn.execute(
-                        text(f"SELECT count(*) FROM {self._fts} WHERE {self._fts} MATCH :q"),
-                        {"q": match_expression([word])},
-                    ).scalar()
-                out[word] = int(n or 0)
         return out
 
     def _count_units(self, conn: Any, bags: list[set[str]], sign: int) -> None:
