@@ -25,7 +25,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.runtime.database import engine_for, unavailable_returns
-from bot.runtime.lexical_schema import ensure_tables, match_expression, tsquery
+from bot.runtime.lexical_schema import candidates, ensure_tables, match_expression, tsquery
 from bot.runtime.settings import Settings
 from bot.runtime.text import SECTION_SEP, units
 
@@ -80,6 +80,7 @@ SCHEMA = "3"  # part of the table names: a new schema starts a new (self-repairi
 K1, B = 1.5, 0.75  # Lucene BM25, as bm25s (the in-memory index this replaced) scored
 STATS_SECONDS = 2.0
 CANDIDATES = 200  # the database's own ranking picks these; they are re-scored exactly
+POSTINGS_BUDGET = 2_000  # matching chunks the database may rank per question (see _selective)
 
 
 class LexicalIndex:
@@ -200,35 +201,19 @@ class LexicalIndex:
     @unavailable_returns(lambda: [])
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
         """The `k` best chunks for `query` by BM25, best first, as `(chunk_id, score > 0)`.
-
-        The database's full-text index finds the best `CANDIDATES` chunks by its own ranking
-        (FTS5's bm25 has fixed parameters and clamps the IDF of common terms to ~0; ts_rank is
-        not BM25); those are re-scored with Lucene BM25 from the stored terms, chunk lengths
-        and document frequencies, so rankings match the BM25 kb was tuned with.
-        """
-        words = [w for w in terms(query)]
-        unique = sorted(set(words))
-        if not unique or k <= 0:
+        The database's full-text index finds `CANDIDATES` by its own ranking (FTS5's bm25 has
+        fixed parameters and clamps common terms' IDF to ~0; ts_rank is not BM25); they are
+        re-scored with Lucene BM25 from the stored terms, lengths and document frequencies."""
+        words = terms(query)
+        unique = sorted(set(words))  # all of them count in the scores
+        picked, every = self._selective(unique) if k > 0 else ([], False)
+        if not picked:
             return []
+        m = max(k, CANDIDATES)
         with self.engine.connect() as conn:
-            if self.postgres:
-                rows = conn.execute(
-                    text(
-                        f"SELECT chunk_id, terms, length FROM {self._docs}, "
-                        "to_tsquery('simple', :q) q WHERE tsv @@ q "
-                        "ORDER BY ts_rank(tsv, q) DESC LIMIT :m"
-                    ),
-                    {"q": tsquery(unique), "m": max(k, CANDIDATES)},
-                ).all()
-            else:
-                rows = conn.execute(
-                    text(
-                        f"SELECT d.chunk_id, d.terms, d.length FROM {self._fts} f "
-                        f"JOIN {self._docs} d ON d.id = f.rowid WHERE {self._fts} MATCH :q "
-                        "ORDER BY f.rank LIMIT :m"
-                    ),
-                    {"q": match_expression(unique), "m": max(k, CANDIDATES)},
-                ).all()
+            rows = candidates(conn, self._docs, self._fts, self.postgres, picked, every, m)
+            if every and len(rows) < k:  # too few chunks hold every term: the rarest decides
+                rows = candidates(conn, self._docs, self._fts, self.postgres, picked[:1], False, m)
             if not rows:
                 return []
             now = time.monotonic()
@@ -257,6 +242,25 @@ class LexicalIndex:
                 scored.append((str(chunk_id), score))
         scored.sort(key=lambda pair: (-pair[1], pair[0]))
         return scored[:k]
+
+    def _selective(self, unique: list[str]) -> tuple[list[str], bool]:
+        """(terms that pick candidates, whether a candidate needs all of them): rarest first
+        within `POSTINGS_BUDGET`. The database ranks every chunk that matches, so a term in
+        most chunks would make a question's cost grow with the corpus; such terms barely move
+        BM25 and still count in the re-scoring (Lucene's "common terms"). If even the rarest
+        is over budget, candidates must hold every term. Small corpora are never pruned."""
+        df = self._df
+        missing = [w for w in unique if w not in df]
+        if missing:
+            df = self._df = {**df, **self.document_frequency(missing)}
+        known = sorted((w for w in unique if df.get(w, 0) > 0), key=lambda w: (df[w], w))
+        chosen, postings = [], 0
+        for word in known:
+            postings += df[word]
+            if postings > POSTINGS_BUDGET:
+                break
+            chosen.append(word)
+        return (sorted(chosen), False) if chosen else (known, len(known) > 1)
 
     @unavailable_returns(lambda: {})
     def document_frequency(self, words: Iterable[str]) -> dict[str, int]:
