@@ -223,11 +223,7 @@ class LexicalIndex:
                 ).one()
                 self._stats, self._df = (now, int(n), float(avgdl or 1.0)), {}
             _, n, avgdl = self._stats
-        df = self._df
-        missing = [w for w in unique if w not in df]
-        if missing:
-            df = {**df, **self.document_frequency(missing)}
-            self._df = df
+        df = self._frequencies(unique)
         idf = {w: math.log(1 + (n - df[w] + 0.5) / (df[w] + 0.5)) for w in unique if df[w]}
         scored = []
         for chunk_id, body, length in rows:
@@ -243,16 +239,20 @@ class LexicalIndex:
         scored.sort(key=lambda pair: (-pair[1], pair[0]))
         return scored[:k]
 
+    def _frequencies(self, words: list[str]) -> dict[str, int]:
+        # Only terms the index holds are remembered: one absent now may come with an ingest.
+        df = self._df
+        fresh = self.document_frequency([w for w in words if w not in df])
+        self._df = {**df, **{w: n for w, n in fresh.items() if n}}
+        return {**df, **fresh}
+
     def _selective(self, unique: list[str]) -> tuple[list[str], bool]:
         """(terms that pick candidates, whether a candidate needs all of them): rarest first
         within `POSTINGS_BUDGET`. The database ranks every chunk that matches, so a term in
         most chunks would make a question's cost grow with the corpus; such terms barely move
         BM25 and still count in the re-scoring (Lucene's "common terms"). If even the rarest
         is over budget, candidates must hold every term. Small corpora are never pruned."""
-        df = self._df
-        missing = [w for w in unique if w not in df]
-        if missing:
-            df = self._df = {**df, **self.document_frequency(missing)}
+        df = self._frequencies(unique)
         known = sorted((w for w in unique if df.get(w, 0) > 0), key=lambda w: (df[w], w))
         chosen, postings = [], 0
         for word in known:
