@@ -326,10 +326,11 @@ class LexicalIndex:
             found = {str(t): int(d) for t, d in rows}
         return found.pop("", 0), {w: found.get(w, 0) for w in wanted if w}
 
-    def size(self) -> int:
-        """Number of indexed chunks."""
+    def size(self, documents: bool = False) -> int:
+        """Number of indexed chunks (or of `documents`: one index scan, no rows read)."""
+        what = "count(DISTINCT source)" if documents else "count(*)"
         with self.engine.connect() as conn:
-            return int(conn.execute(text(f"SELECT count(*) FROM {self._docs}")).scalar() or 0)
+            return int(conn.execute(text(f"SELECT {what} FROM {self._docs}")).scalar() or 0)
 
     @unavailable_returns(lambda: [])
     def sources(self) -> list[tuple[str, int, str]]:
