@@ -116,6 +116,8 @@ def ingest_size(
         embedder._sentences(corpus_sentences())  # type: ignore[attr-defined]
     report = ingest(None, settings, open_store(settings, embedder))
     rate = report.chunks / report.seconds
+    # Over a kept work dir (--keep) this is a no-op re-ingest: it should embed nothing.
+    print(f"  ingest {report.seconds:.1f} s, {report.embedded} chunks embedded", flush=True)
     raw = None
     if not precomputed:
         docs = load_paths([corpus], corpus, 10_000_000).documents
