@@ -143,3 +143,13 @@ def test_lexical_search_with_terms_in_every_chunk_still_ranks_the_rare_term_firs
     assert {cid for cid, _ in lexical.search("quokka zebra", 5)} == {"zebra-1", "zebra-2"}
     common = lexical.search("platform rollout", 5)  # every term over the budget
     assert len(common) == 5 and all(score > 0 for _, score in common)
+
+
+def test_read_through_caches_stay_bounded_and_keep_what_is_used() -> None:
+    from bot.answer.knowledge import _Lru
+
+    cache = _Lru(3)
+    cache.put_many({f"c{i}": i for i in range(3)})
+    assert cache.get_many(["c0"]) == {"c0": 0}  # c0 used: c1 is now the oldest
+    cache.put_many({f"n{i}": i for i in range(2)})
+    assert cache.get_many(["c0", "c1", "c2", "n0", "n1"]) == {"c0": 0, "n0": 0, "n1": 1}
