@@ -116,6 +116,8 @@ def ingest_size(
         embedder._sentences(corpus_sentences())  # type: ignore[attr-defined]
     report = ingest(None, settings, open_store(settings, embedder))
     rate = report.chunks / report.seconds
+    # Over a kept work dir (--keep) this is a no-op re-ingest: it should embed nothing.
+    print(f"  ingest {report.seconds:.1f} s, {report.embedded} chunks embedded", flush=True)
     raw = None
     if not precomputed:
         docs = load_paths([corpus], corpus, 10_000_000).documents
@@ -212,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--extra-concurrency", type=int, default=0,
                         help="also measure this concurrency (e.g. 32), printed below the table")  # fmt: skip
     parser.add_argument("--keep", type=Path, default=None, help="work dir to keep (default: temp)")
+    parser.add_argument("--build-only", action="store_true",
+                        help="build and ingest the corpora into --keep, measure nothing")  # fmt: skip
     args = parser.parse_args(argv)
     questions = load_questions()
     work = args.keep or Path(tempfile.mkdtemp(prefix="kb-bench-scale-"))
@@ -232,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
                 url = chroma[1] if chroma else None
                 chunks, rate, raw = ingest_size(base / "data", corpus, url, size > args.embed_up_to)
                 print(f"{label} {mode}: ingested {chunks} chunks at {rate:.1f}/s", flush=True)
+                if args.build_only:
+                    continue
                 extra = (args.extra_concurrency,) if args.extra_concurrency else ()
                 m = serve_and_measure(
                     env_for(base / "data", corpus, url),

@@ -78,3 +78,9 @@ def test_replicas_share_the_lexical_index_in_postgresql(postgres_url: str, tmp_p
     assert lexical.search("encryption", 5) == [] and lexical.search("mango vendor", 5) == []
     assert len(lexical.search("phone backups", 5)) == 1
     assert lexical.size() == 1
+    # every term's chunk frequency in one statement, unknown terms as 0
+    assert lexical.document_frequency(["kiwi", "phone", "mango"]) == {
+        "kiwi": 1,
+        "phone": 1,
+        "mango": 0,
+    }

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bot.answer.calibration import Calibration
-from bot.answer.retrieve import Hit, KnowledgeIndex
+from bot.answer.retrieve import Corpus, Dense, Hit, KnowledgeIndex, nearest_chunks, pool_size
 from bot.runtime.lexical import terms
 from bot.runtime.store import StoreUnavailableError
 from bot.runtime.text import sentences
@@ -27,27 +27,25 @@ class Evidence:
     question: str
     vector: np.ndarray
     score: float
+    dense: Dense | None = None  # the reading's nearest chunks, reused by the search
 
 
-def best_unit_similarity(vectors: np.ndarray, index: KnowledgeIndex) -> np.ndarray:
-    """Each vector's cosine similarity to its nearest sentence unit of the corpus, through
-    Chroma's vector index of the units collection (one query for all readings)."""
-    coll, count = index.corpus.handle("units")
-    if coll is None or not count or not len(vectors):
-        return np.zeros(len(vectors))
-    try:
-        result = coll.query(
-            query_embeddings=np.asarray(vectors).tolist(),
-            n_results=1,
-            include=["distances"],  # type: ignore[list-item]
-        )
-    except Exception as exc:  # empty collection, or another process mid-ingest
-        if _unreachable(exc):  # a store that does not answer is not "no evidence"
-            raise StoreUnavailableError(f"sentence search failed: {exc}") from exc
-        log.warning("sentence search failed: %s", exc)
-        return np.zeros(len(vectors))
-    distances = result["distances"] or []
-    return np.asarray([1.0 - float(d[0]) if d else 0.0 for d in distances])
+UNIT_POOL = 18  # nearest chunks per reading whose sentences are compared with it
+
+
+def best_unit_similarity(vectors: np.ndarray, nearest: list[Dense], corpus: Corpus) -> np.ndarray:
+    """Each vector's cosine similarity to its nearest sentence unit among the units of its
+    `UNIT_POOL` nearest chunks. Those units are read (and cached) for the answer anyway, so
+    this costs no second vector query; the best sentence of a question whose chunks are not
+    near it does not count as support either."""
+    out = np.zeros(len(vectors))
+    tops = [sorted(found, key=found.__getitem__, reverse=True)[:UNIT_POOL] for found in nearest]
+    units = corpus.units([cid for top in tops for cid in top])
+    for row, top in enumerate(tops):
+        rows = [u[3] for cid in top for u in units.get(cid, [])]
+        if rows:
+            out[row] = float(np.max(np.vstack(rows) @ np.asarray(vectors[row], np.float32)))
+    return out
 
 
 def _unreachable(exc: Exception) -> bool:
@@ -56,11 +54,25 @@ def _unreachable(exc: Exception) -> bool:
 
 
 def weigh_readings(
-    readings: list[str], vectors: np.ndarray, index: KnowledgeIndex, calibration: Calibration
+    readings: list[str],
+    vectors: np.ndarray,
+    index: KnowledgeIndex,
+    calibration: Calibration,
+    pool: int = pool_size(6),
 ) -> Evidence:
     """The reading with the strongest evidence: its best sentence match plus how many of its
-    terms the corpus knows at all."""
-    best_unit = best_unit_similarity(vectors, index)
+    terms the corpus knows at all. One vector query finds every reading's `pool` nearest
+    chunks; the chosen reading's are kept for its search."""
+    try:
+        nearest: list[Dense] | None = nearest_chunks(index.corpus, vectors, pool)
+    except Exception as exc:  # another process mid-ingest, or the store is down
+        if _unreachable(exc):  # a store that does not answer is not "no evidence"
+            raise StoreUnavailableError(f"vector search failed: {exc}") from exc
+        log.warning("vector search failed: %s", exc)
+        nearest = None
+    best_unit = (
+        best_unit_similarity(vectors, nearest, index.corpus) if nearest else np.zeros(len(vectors))
+    )
     all_terms = {t for reading in readings for t in terms(reading)}
     known = {t for t, df in index.corpus.document_frequency(sorted(all_terms)).items() if df}
     scores = []
@@ -69,7 +81,7 @@ def weigh_readings(
         coverage = len(qterms & known) / len(qterms) if qterms else 0.0
         scores.append(float(unit_score) + calibration.lexical_weight * (coverage - 1.0))
     best = int(np.argmax(scores))
-    return Evidence(readings[best], vectors[best], scores[best])
+    return Evidence(readings[best], vectors[best], scores[best], nearest[best] if nearest else None)
 
 
 # A question about this organisation's own particulars: a fact ask ("who/which/when/how

@@ -26,7 +26,7 @@ from bot.runtime.text import contextual_text
 log = logging.getLogger(__name__)
 
 CACHE_CHUNKS = 20_000  # chunk texts: ~2 KB each, ~40 MB at most
-CACHE_UNITS = 2_000  # chunks' sentence vectors: ~15 KB per chunk, ~30 MB at most
+CACHE_UNITS = 5_000  # chunks' sentence vectors: ~15 KB per chunk, ~75 MB at most
 
 
 @dataclass(frozen=True)

@@ -177,7 +177,7 @@ class KnowledgeBot:
             info["reason"] = "no index: run `kb ingest`"
             return info
         assert self._watcher is not None
-        info.update(ready=True, documents=len(self._watcher.sources()), chunks=chunks)
+        info.update(ready=True, documents=self._watcher.document_count(), chunks=chunks)
         return info
 
     def sources(self) -> list[dict[str, Any]]:

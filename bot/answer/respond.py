@@ -17,12 +17,12 @@ from bot.answer.deadline import Deadline, DeadlineExceeded, bounded, direct
 from bot.answer.evidence import Evidence, weigh_readings
 from bot.answer.generate import LlmBackend
 from bot.answer.llm_client import LlmError
-from bot.answer.retrieve import Hit, KnowledgeIndex
+from bot.answer.retrieve import Hit, KnowledgeIndex, pool_size
 from bot.runtime.schema import Answer, Turn
 
 log = logging.getLogger(__name__)
 
-Search = Callable[[str, np.ndarray, int], list[Hit]]
+Search = Callable[..., list[Hit]]  # (query, vector, k[, dense]) → hits
 Wait = Callable[..., Any]  # `bounded` (Chroma server) or `direct` (embedded Chroma)
 OFFLINE = "Here is the offline answer instead."
 
@@ -102,18 +102,20 @@ def gather(
     try:
         index = wait(current_index, deadline, "the vector store")
         evidence = wait(
-            lambda: weigh_readings(readings, vectors, index, calibration),
+            lambda: weigh_readings(readings, vectors, index, calibration, pool_size(top_k)),
             deadline,
             "the vector store",
         )
         hits = wait(
-            lambda: search(evidence.question, evidence.vector, top_k), deadline, "the vector store"
+            lambda: search(evidence.question, evidence.vector, top_k, evidence.dense),
+            deadline,
+            "the vector store",
         )
     except DeadlineExceeded as exc:
         stalled = f"{exc.reason}; answered from keyword search only"
         index = last_index
         if read_through:
-            evidence = weigh_readings(readings, vectors, index, calibration)
+            evidence = weigh_readings(readings, vectors, index, calibration, pool_size(top_k))
         else:  # no sentence search without the store: keyword hits decide
             evidence = Evidence(readings[0], vectors[0], calibration.abstain_below)
         hits = lexical_hits(index, evidence.question, top_k, read_through)

@@ -10,10 +10,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bot.answer.knowledge import ChunkRecord, Corpus, KnowledgeIndex, UnitRecord, chunk_from
+from bot.answer.knowledge import ChunkRecord, Corpus, KnowledgeIndex, UnitRecord
 from bot.runtime.lexical import terms
 
-__all__ = ["ChunkRecord", "Corpus", "Hit", "HybridRetriever", "KnowledgeIndex", "UnitRecord"]
+__all__ = [
+    "ChunkRecord", "Corpus", "Dense", "Hit", "HybridRetriever", "KnowledgeIndex", "UnitRecord",
+    "nearest_chunks", "pool_size",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,34 @@ class Weights:
     lexical: float = 1.0
 
 
+Dense = dict[str, float]  # chunk id → cosine similarity to the query
+
+
+def pool_size(k: int) -> int:
+    """Candidates each of dense and lexical search contributes for `k` hits."""
+    return max(k * 3, 10)
+
+
+def nearest_chunks(corpus: Corpus, vectors: np.ndarray, n: int) -> list[Dense]:
+    """Each vector's `n` nearest chunks through Chroma's vector index, in one query. Only ids
+    and distances: the records come from the chunk cache (measured, 8 readings: 1.5 ms
+    instead of 5.8 ms with documents and metadata)."""
+    coll, count = corpus.handle("chunks")
+    n = min(n, count)
+    if coll is None or n <= 0 or not len(vectors):
+        return [{} for _ in range(len(vectors))]
+    result = coll.query(
+        query_embeddings=np.asarray(vectors).tolist(),
+        n_results=n,
+        include=["distances"],  # type: ignore[list-item]
+    )
+    distances = result["distances"] or [[] for _ in result["ids"]]
+    return [
+        {cid: 1.0 - float(d) for cid, d in zip(ids, row, strict=True)}
+        for ids, row in zip(result["ids"], distances, strict=True)
+    ]
+
+
 class HybridRetriever:
     """Dense (Chroma's vector index) + BM25 (the lexical index), fused with weighted RRF."""
 
@@ -55,50 +86,30 @@ class HybridRetriever:
         self.corpus = corpus
         self.weights = weights or Weights()
 
-    def _dense(self, query_vector: np.ndarray, pool: int) -> dict[str, tuple[float, ChunkRecord]]:
-        coll, count = self.corpus.handle("chunks")
-        if coll is None:
-            return {}
-        n = min(pool, count)
-        if n <= 0:
-            return {}
-        result = coll.query(
-            query_embeddings=[query_vector.tolist()],
-            n_results=n,
-            include=["distances", "documents", "metadatas"],  # type: ignore[list-item]
-        )
-        found: dict[str, tuple[float, ChunkRecord]] = {}
-        rows = zip(
-            result["ids"][0],
-            (result["distances"] or [[]])[0],
-            (result["documents"] or [[]])[0],
-            (result["metadatas"] or [[]])[0],
-            strict=True,
-        )
-        for cid, dist, doc, meta in rows:
-            if doc is not None:  # None: deleted by another process after our index was read
-                found[cid] = (1.0 - float(dist), chunk_from(cid, doc, meta))
-        self.corpus.remember([c for _, c in found.values()])
-        return found
-
-    def search(self, query: str, query_vector: np.ndarray, k: int) -> list[Hit]:
-        """The `k` best chunks for `query`, best first, without near-duplicates."""
+    def search(
+        self, query: str, query_vector: np.ndarray, k: int, dense: Dense | None = None
+    ) -> list[Hit]:
+        """The `k` best chunks for `query`, best first, without near-duplicates. `dense` is
+        this vector's dense result when the caller has it already (`nearest_chunks` with at
+        least `pool_size(k)` results), saving a second vector query."""
         if k <= 0:
             return []
-        pool = max(k * 3, 10)
+        pool = pool_size(k)
         try:
-            dense = self._dense(query_vector, pool)
+            if dense is None:
+                dense = nearest_chunks(self.corpus, query_vector[None, :], pool)[0]
         except Exception as exc:  # e.g. "Error finding id" while another process ingests
             log.warning("dense search failed, answering from lexical search: %s", exc)
             dense = {}
         lexical = self.corpus.lexical.search(query, pool)
-        records = {cid: rec for cid, (_, rec) in dense.items()}
-        records.update(self.corpus.chunks([cid for cid, _ in lexical if cid not in records]))
+        # One read for all candidates (cached); a chunk gone since the query drops out.
+        records = self.corpus.chunks([*dense, *(cid for cid, _ in lexical)])
+        dense = {cid: score for cid, score in dense.items() if cid in records}
         lexical = [(cid, s) for cid, s in lexical if cid in records]
         top = lexical[0][1] if lexical else 0.0
 
         fused: dict[str, float] = {}
-        for rank, cid in enumerate(sorted(dense, key=lambda c: dense[c][0], reverse=True)):
+        for rank, cid in enumerate(sorted(dense, key=dense.__getitem__, reverse=True)):
             fused[cid] = fused.get(cid, 0.0) + self.weights.dense / (RRF_K + rank + 1)
         for rank, (cid, _) in enumerate(lexical):
             fused[cid] = fused.get(cid, 0.0) + self.weights.lexical / (RRF_K + rank + 1)
@@ -112,7 +123,7 @@ class HybridRetriever:
             if any(_near_duplicate(bag, other) for other in kept_terms):
                 continue
             kept_terms.append(bag)
-            score = dense[cid][0] if cid in dense else 0.0
+            score = dense.get(cid, 0.0)
             hits.append(Hit(chunk, fused[cid], score, lexical_by_id.get(cid, 0.0), len(hits)))
             if len(hits) == k:
                 break

@@ -172,6 +172,12 @@ class IndexWatcher:
                 self._sources = cached
         return cached
 
+    def document_count(self) -> int:
+        """Number of documents, without reading their titles (readiness at any corpus size)."""
+        with self._lock:
+            cached = self._sources
+        return len(cached) if cached is not None else self._corpus.lexical.size(documents=True)
+
     def _new_classifier(self) -> tuple[InitiativeClassifier, KnowledgeIndex]:
         index = KnowledgeIndex(self._corpus)
         return self._build(index), index

@@ -80,6 +80,14 @@ class OnnxMiniLM(Embeddings):
             )
         options = ort.SessionOptions()
         options.intra_op_num_threads = self._threads
+        # No busy-waiting between ops: spinning threads burn the cores that other requests
+        # (and other processes) need. Measured on the loaded 2-core machine, one short query:
+        # 25-35 ms with spinning, 6-7 ms without.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+        # No memory arena: it keeps the largest batch's activations for the life of the process
+        # (measured: +130 MB after varied long inputs, +2 MB without; speed within the noise).
+        options.enable_cpu_mem_arena = False
         options.log_severity_level = 3
         session = ort.InferenceSession(
             str(path), sess_options=options, providers=["CPUExecutionProvider"]

@@ -25,7 +25,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.runtime.database import engine_for, unavailable_returns
-from bot.runtime.lexical_schema import ensure_tables, match_expression, tsquery
+from bot.runtime.lexical_schema import candidates, ensure_tables, match_expression, tsquery
 from bot.runtime.settings import Settings
 from bot.runtime.text import SECTION_SEP, units
 
@@ -80,6 +80,7 @@ SCHEMA = "3"  # part of the table names: a new schema starts a new (self-repairi
 K1, B = 1.5, 0.75  # Lucene BM25, as bm25s (the in-memory index this replaced) scored
 STATS_SECONDS = 2.0
 CANDIDATES = 200  # the database's own ranking picks these; they are re-scored exactly
+POSTINGS_BUDGET = 2_000  # matching chunks the database may rank per question (see _selective)
 
 
 class LexicalIndex:
@@ -200,35 +201,19 @@ class LexicalIndex:
     @unavailable_returns(lambda: [])
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
         """The `k` best chunks for `query` by BM25, best first, as `(chunk_id, score > 0)`.
-
-        The database's full-text index finds the best `CANDIDATES` chunks by its own ranking
-        (FTS5's bm25 has fixed parameters and clamps the IDF of common terms to ~0; ts_rank is
-        not BM25); those are re-scored with Lucene BM25 from the stored terms, chunk lengths
-        and document frequencies, so rankings match the BM25 kb was tuned with.
-        """
-        words = [w for w in terms(query)]
-        unique = sorted(set(words))
-        if not unique or k <= 0:
+        The database's full-text index finds `CANDIDATES` by its own ranking (FTS5's bm25 has
+        fixed parameters and clamps common terms' IDF to ~0; ts_rank is not BM25); they are
+        re-scored with Lucene BM25 from the stored terms, lengths and document frequencies."""
+        words = terms(query)
+        unique = sorted(set(words))  # all of them count in the scores
+        picked, every = self._selective(unique) if k > 0 else ([], False)
+        if not picked:
             return []
+        m = max(k, CANDIDATES)
         with self.engine.connect() as conn:
-            if self.postgres:
-                rows = conn.execute(
-                    text(
-                        f"SELECT chunk_id, terms, length FROM {self._docs}, "
-                        "to_tsquery('simple', :q) q WHERE tsv @@ q "
-                        "ORDER BY ts_rank(tsv, q) DESC LIMIT :m"
-                    ),
-                    {"q": tsquery(unique), "m": max(k, CANDIDATES)},
-                ).all()
-            else:
-                rows = conn.execute(
-                    text(
-                        f"SELECT d.chunk_id, d.terms, d.length FROM {self._fts} f "
-                        f"JOIN {self._docs} d ON d.id = f.rowid WHERE {self._fts} MATCH :q "
-                        "ORDER BY f.rank LIMIT :m"
-                    ),
-                    {"q": match_expression(unique), "m": max(k, CANDIDATES)},
-                ).all()
+            rows = candidates(conn, self._docs, self._fts, self.postgres, picked, every, m)
+            if every and len(rows) < k:  # too few chunks hold every term: the rarest decides
+                rows = candidates(conn, self._docs, self._fts, self.postgres, picked[:1], False, m)
             if not rows:
                 return []
             now = time.monotonic()
@@ -238,11 +223,7 @@ class LexicalIndex:
                 ).one()
                 self._stats, self._df = (now, int(n), float(avgdl or 1.0)), {}
             _, n, avgdl = self._stats
-        df = self._df
-        missing = [w for w in unique if w not in df]
-        if missing:
-            df = {**df, **self.document_frequency(missing)}
-            self._df = df
+        df = self._frequencies(unique)
         idf = {w: math.log(1 + (n - df[w] + 0.5) / (df[w] + 0.5)) for w in unique if df[w]}
         scored = []
         for chunk_id, body, length in rows:
@@ -258,35 +239,66 @@ class LexicalIndex:
         scored.sort(key=lambda pair: (-pair[1], pair[0]))
         return scored[:k]
 
+    def _frequencies(self, words: list[str]) -> dict[str, int]:
+        # Only terms the index holds are remembered: one absent now may come with an ingest.
+        df = self._df
+        fresh = self.document_frequency([w for w in words if w not in df])
+        self._df = {**df, **{w: n for w, n in fresh.items() if n}}
+        return {**df, **fresh}
+
+    def _selective(self, unique: list[str]) -> tuple[list[str], bool]:
+        """(terms that pick candidates, whether a candidate needs all of them): rarest first
+        within `POSTINGS_BUDGET`. The database ranks every chunk that matches, so a term in
+        most chunks would make a question's cost grow with the corpus; such terms barely move
+        BM25 and still count in the re-scoring (Lucene's "common terms"). If even the rarest
+        is over budget, candidates must hold every term. Small corpora are never pruned."""
+        df = self._frequencies(unique)
+        known = sorted((w for w in unique if df.get(w, 0) > 0), key=lambda w: (df[w], w))
+        chosen, postings = [], 0
+        for word in known:
+            postings += df[word]
+            if postings > POSTINGS_BUDGET:
+                break
+            chosen.append(word)
+        return (sorted(chosen), False) if chosen else (known, len(known) > 1)
+
     @unavailable_returns(lambda: {})
     def document_frequency(self, words: Iterable[str]) -> dict[str, int]:
-        """In how many chunks each term (an output of `terms()`) occurs."""
-        out: dict[str, int] = {}
+        """In how many chunks each term (an output of `terms()`) occurs: one statement for all
+        the terms (a question's terms cost one round trip, not one each)."""
+        wanted = sorted(set(words))
+        if not wanted:
+            return {}
+        params = {f"w{n}": w for n, w in enumerate(wanted)}
         with self.engine.connect() as conn:
-            for word in set(words):
-                if self.postgres:
-                    query = tsquery([word])
-                    n = (
+            if self.postgres:
+                parts = [
+                    f"SELECT CAST(:w{n} AS TEXT), (SELECT count(*) FROM {self._docs} "
+                    f"WHERE tsv @@ to_tsquery('simple', :q{n}))"
+                    for n, w in enumerate(wanted)
+                    if tsquery([w])
+                ]
+                params |= {f"q{n}": tsquery([w]) for n, w in enumerate(wanted)}
+                rows = conn.execute(text(" UNION ALL ".join(parts)), params) if parts else []
+                return {w: 0 for w in wanted} | {str(t): int(d or 0) for t, d in rows}
+            plain = [n for n, w in enumerate(wanted) if re.fullmatch(r"[a-z0-9]+", w)]
+            out = {w: 0 for w in wanted}
+            if plain:
+                marks = ", ".join(f":w{n}" for n in plain)
+                rows = conn.execute(
+                    text(f"SELECT term, doc FROM {self._vocab} WHERE term IN ({marks})"),
+                    {f"w{n}": wanted[n] for n in plain},
+                )
+                out |= {str(t): int(d or 0) for t, d in rows}
+            for n, word in enumerate(wanted):  # terms with - or ': a phrase query each (rare)
+                if n not in plain:
+                    out[word] = int(
                         conn.execute(
-                            text(
-                                f"SELECT count(*) FROM {self._docs} "
-                                "WHERE tsv @@ to_tsquery('simple', :q)"
-                            ),
-                            {"q": query},
+                            text(f"SELECT count(*) FROM {self._fts} WHERE {self._fts} MATCH :q"),
+                            {"q": match_expression([word])},
                         ).scalar()
-                        if query
-                        else 0
+                        or 0
                     )
-                elif re.fullmatch(r"[a-z0-9]+", word):
-                    n = conn.execute(
-                        text(f"SELECT doc FROM {self._vocab} WHERE term = :t"), {"t": word}
-                    ).scalar()
-                else:
-                    n = conn.execute(
-                        text(f"SELECT count(*) FROM {self._fts} WHERE {self._fts} MATCH :q"),
-                        {"q": match_expression([word])},
-                    ).scalar()
-                out[word] = int(n or 0)
         return out
 
     def _count_units(self, conn: Any, bags: list[set[str]], sign: int) -> None:
@@ -314,10 +326,11 @@ class LexicalIndex:
             found = {str(t): int(d) for t, d in rows}
         return found.pop("", 0), {w: found.get(w, 0) for w in wanted if w}
 
-    def size(self) -> int:
-        """Number of indexed chunks."""
+    def size(self, documents: bool = False) -> int:
+        """Number of indexed chunks (or of `documents`: one index scan, no rows read)."""
+        what = "count(DISTINCT source)" if documents else "count(*)"
         with self.engine.connect() as conn:
-            return int(conn.execute(text(f"SELECT count(*) FROM {self._docs}")).scalar() or 0)
+            return int(conn.execute(text(f"SELECT {what} FROM {self._docs}")).scalar() or 0)
 
     @unavailable_returns(lambda: [])
     def sources(self) -> list[tuple[str, int, str]]:

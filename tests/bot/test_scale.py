@@ -125,3 +125,31 @@ def test_a_running_bot_repairs_a_lexical_index_that_disagrees_with_chroma(
     answer = bot.answer("How often does the dogwood team review its vendor contracts?")
     assert not answer.abstained and answer.citations[0].source == "corpus/doc03.txt"
     assert "every 5 weeks" in answer.answer
+
+
+def test_lexical_search_with_terms_in_every_chunk_still_ranks_the_rare_term_first(
+    tmp_path: Path,
+) -> None:
+    # More chunks hold "platform" and "rollout" than the postings one question may rank
+    # (POSTINGS_BUDGET): candidates come from the rare term, and every term still scores.
+    lexical = LexicalIndex(make_settings(tmp_path / "data"))
+    rows = [(f"c{i:05d}", f"doc{i % 50}.txt", f"Platform rollout note {i}.") for i in range(2100)]
+    rows += [("zebra-1", "z.txt", "Platform rollout of the zebra badge readers.")]
+    rows += [("zebra-2", "z.txt", "Zebra badge readers replace the old turnstiles.")]
+    lexical.upsert(rows)
+    found = [cid for cid, _ in lexical.search("zebra platform rollout", 5)]
+    assert found[:2] == ["zebra-1", "zebra-2"]  # the chunk with every term first
+    # a term no chunk holds picks nothing and hides nothing
+    assert {cid for cid, _ in lexical.search("quokka zebra", 5)} == {"zebra-1", "zebra-2"}
+    common = lexical.search("platform rollout", 5)  # every term over the budget
+    assert len(common) == 5 and all(score > 0 for _, score in common)
+
+
+def test_read_through_caches_stay_bounded_and_keep_what_is_used() -> None:
+    from bot.answer.knowledge import _Lru
+
+    cache = _Lru(3)
+    cache.put_many({f"c{i}": i for i in range(3)})
+    assert cache.get_many(["c0"]) == {"c0": 0}  # c0 used: c1 is now the oldest
+    cache.put_many({f"n{i}": i for i in range(2)})
+    assert cache.get_many(["c0", "c1", "c2", "n0", "n1"]) == {"c0": 0, "n0": 0, "n1": 1}
