@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from bot.answer import KnowledgeBot
+from bot.answer.calibration import Calibration
+from bot.answer.relevance import Relevance, answers_the_ask, relevance, should_abstain
 from bot.answer.retrieve import Weights
 from bot.runtime.schema import Turn
 from bot.runtime.settings import PACKAGE_ROOT, Settings
@@ -33,11 +35,16 @@ def dev_cases(kind: str) -> list[dict]:
     return [c for c in map(json.loads, lines) if c["split"] == "dev"]
 
 
+def _gathered(bot: KnowledgeBot, case: dict):  # type: ignore[no-untyped-def]
+    history = [Turn(**t) for t in case.get("history", [])] or None
+    dl = bot._deadline("local", None, None)
+    readings = bot._readings(bot.validate(case["question"]), history, "local", dl)
+    return bot._gather(readings, dl), bool(history)
+
+
 def evidence(bot: KnowledgeBot, case: dict) -> float:
     """The abstention evidence score kb computes for a case."""
-    history = [Turn(**t) for t in case.get("history", [])] or None
-    readings = bot._readings(bot.validate(case["question"]), history, "local")
-    return bot._evidence(readings)[0].score
+    return _gathered(bot, case)[0].evidence.score
 
 
 def tune_abstention(bot: KnowledgeBot) -> float:
@@ -56,6 +63,64 @@ def tune_abstention(bot: KnowledgeBot) -> float:
     print(f"abstention: answerable min {min(answerable):.3f}, off-topic max {max(off_topic):.3f}")
     print(f"  suggested Calibration.abstain_below = {best:.2f}")
     return float(best)
+
+
+def ask_points(bot: KnowledgeBot, cases: list[dict]) -> list[tuple[bool, Relevance]]:
+    """(should abstain, relevance) of the cases that pass every other abstain check: only
+    these depend on `Calibration.cover_min` / `sentence_min`."""
+    points = []
+    for case in cases:
+        gathered, follow_up = _gathered(bot, case)
+        ev = gathered.evidence
+        args = (ev.question, ev.vector, ev.score, gathered.hits, gathered.index, bot.calibration)
+        if follow_up or should_abstain(*args, check_ask=False):
+            continue
+        found = relevance(ev.question, ev.vector, gathered.hits, gathered.index)
+        points.append((case["expect"] == "abstain", found))
+    return points
+
+
+SAFETY = 0.02  # least distance of every answerable dev point from the boundary
+
+
+def _margin(points: list[tuple[bool, Relevance]], cover: float, sim: float) -> float:
+    """How far the point nearest the decision boundary lies from it (negative: wrong side)."""
+    sides = [
+        min(cover - r.coverage, sim - r.similarity)
+        if off
+        else max(r.coverage - cover, r.similarity - sim)
+        for off, r in points
+    ]
+    return min(sides, default=1.0)
+
+
+def tune_relevance(points: list[tuple[bool, Relevance]]) -> tuple[float, float]:
+    """Grid over the "does the evidence answer the ask?" thresholds on the dev points of every
+    corpus. A false abstention costs most: every answerable point must pass with a margin of
+    `SAFETY`; then as many off-topic points as possible are declined, with the widest margin."""
+    yes = [p for p in points if not p[0]]
+    no = [p for p in points if p[0]]
+    grid = []
+    for cover, sim in itertools.product(np.linspace(0.2, 0.8, 25), np.linspace(0.3, 0.7, 81)):
+        c = Calibration(cover_min=float(cover), sentence_min=float(sim))
+        declined = np.mean([not answers_the_ask(r, c) for _, r in no]) if no else 1.0
+        safe = _margin(yes, cover, sim) >= SAFETY
+        caught = [p for p in no if not answers_the_ask(p[1], c)]
+        margin = round(_margin(yes + caught, cover, sim), 3)
+        grid.append((safe, declined, margin, -float(cover), float(sim)))
+    safe, declined, margin, cover, sim = max(grid)
+    cover = -cover  # of equal settings, the lowest coverage bar (fewest abstentions)
+    for off, r in sorted(points, key=lambda p: p[1].similarity):
+        if r.similarity < 0.6:
+            print(f"  {'off-topic' if off else 'answerable'}: coverage {r.coverage:.2f} "
+                  f"similarity {r.similarity:.3f}")  # fmt: skip
+    print(
+        f"relevance: {len(yes)} answerable, {len(no)} off-topic dev cases reach the check; "
+        f"declined {declined:.3f} of those off-topic, margin {margin:.3f}"
+        + ("" if safe else f" (no setting keeps every answerable case {SAFETY} away)")
+    )
+    print(f"  suggested Calibration.cover_min = {cover:.3f}, sentence_min = {sim:.3f}")
+    return cover, sim
 
 
 def tune_classifier(bot: KnowledgeBot) -> None:
@@ -144,9 +209,10 @@ def dev_or_test(kind: str, split: str) -> list[dict]:
 COMPANY = PACKAGE_ROOT / "evals" / "corpora" / "company"
 
 
-def company_abstention(split: str, data_dir: Path) -> None:
+def company_abstention(split: str, data_dir: Path) -> list[tuple[bool, Relevance]]:
     """Abstention over the seed corpus alone and with the company documents added: cases
-    expected to abstain must abstain, the company documents' questions must be answered."""
+    expected to abstain must abstain, the company documents' questions must be answered.
+    Returns the relevance check's points of both (for tuning on dev)."""
     from ingest.index import ingest
 
     cases = [
@@ -154,6 +220,7 @@ def company_abstention(split: str, data_dir: Path) -> None:
         for c in map(json.loads, (COMPANY / "cases.jsonl").read_text("utf-8").splitlines())
         if c["split"] == split
     ]
+    points: list[tuple[bool, Relevance]] = []
     for corpus in ("seed", "company"):
         settings = Settings(data_dir=data_dir / corpus, llm="local")
         bot = KnowledgeBot(settings)
@@ -162,6 +229,7 @@ def company_abstention(split: str, data_dir: Path) -> None:
             ingest([COMPANY], settings, bot.store)
             bot = KnowledgeBot(settings)
         right, total = 0, 0
+        points += ask_points(bot, [c for c in cases if c["corpus"] == corpus])
         for case in (c for c in cases if c["corpus"] == corpus):
             answer = bot.answer(case["question"])
             ok = answer.abstained == (case["expect"] == "abstain")
@@ -171,6 +239,31 @@ def company_abstention(split: str, data_dir: Path) -> None:
             if not ok:
                 print(f"  ✗ [{corpus}] {case['question']} → {answer.answer[:100]!r}")
         print(f"company abstention ({split}, {corpus} corpus): {right}/{total} as expected")
+    return points
+
+
+def expecting(cases: list[dict], kind: str) -> list[dict]:
+    """Cases with `expect` set: a dataset's kind says it unless the case does."""
+    default = "abstain" if kind == "abstain" else "answer"
+    return [{"expect": default, **c} for c in cases]
+
+
+def dev_points(bot: KnowledgeBot, settings: Settings) -> list[tuple[bool, Relevance]]:
+    """The relevance check's dev points over the seed corpus and the SQLite corpus."""
+    from evals.corpus_eval import corpus_settings
+
+    cases = [c for k in KINDS for c in expecting(dev_cases(k), k)]
+    points = ask_points(bot, cases)
+    sqlite = KnowledgeBot(corpus_settings(settings, "sqlite"))
+    sqlite.ensure_index()
+    for kind in ("knowledge", "abstain"):
+        lines = (DATASETS / "sqlite" / f"{kind}.jsonl").read_text("utf-8").splitlines()
+        cases = [c for c in map(json.loads, lines) if c["split"] == "dev"]
+        points += ask_points(sqlite, expecting(cases, kind))
+    return points
+
+
+KINDS = ("knowledge", "multiturn", "abstain", "adversarial")
 
 
 def main() -> None:
@@ -188,7 +281,9 @@ def main() -> None:
         tune_fusion(bot)
     routing_accuracy(bot, split)
     with tempfile.TemporaryDirectory() as tmp:
-        company_abstention(split, Path(tmp))
+        company = company_abstention(split, Path(tmp))
+    if split == "dev":
+        tune_relevance(dev_points(bot, settings) + company)
 
 
 if __name__ == "__main__":
