@@ -20,8 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.answer import KnowledgeBot
-from bot.answer.calibration import Calibration
-from bot.answer.relevance import Relevance, answers_the_ask, relevance, should_abstain
+from bot.answer.relevance import Relevance, relevance, should_abstain
 from bot.answer.retrieve import Weights
 from bot.runtime.schema import Turn
 from bot.runtime.settings import PACKAGE_ROOT, Settings
@@ -67,7 +66,7 @@ def tune_abstention(bot: KnowledgeBot) -> float:
 
 def ask_points(bot: KnowledgeBot, cases: list[dict]) -> list[tuple[bool, Relevance]]:
     """(should abstain, relevance) of the cases that pass every other abstain check: only
-    these depend on `Calibration.cover_min` / `sentence_min`."""
+    these depend on `Calibration.relevance_min`."""
     points = []
     for case in cases:
         gathered, follow_up = _gathered(bot, case)
@@ -80,47 +79,27 @@ def ask_points(bot: KnowledgeBot, cases: list[dict]) -> list[tuple[bool, Relevan
     return points
 
 
-SAFETY = 0.02  # least distance of every answerable dev point from the boundary
+SAFETY = 0.05  # least distance of every answerable dev point above the relevance bar
 
 
-def _margin(points: list[tuple[bool, Relevance]], cover: float, sim: float) -> float:
-    """How far the point nearest the decision boundary lies from it (negative: wrong side)."""
-    sides = [
-        min(cover - r.coverage, sim - r.similarity)
-        if off
-        else max(r.coverage - cover, r.similarity - sim)
-        for off, r in points
-    ]
-    return min(sides, default=1.0)
-
-
-def tune_relevance(points: list[tuple[bool, Relevance]]) -> tuple[float, float]:
-    """Grid over the "does the evidence answer the ask?" thresholds on the dev points of every
-    corpus. A false abstention costs most: every answerable point must pass with a margin of
-    `SAFETY`; then as many off-topic points as possible are declined, with the widest margin."""
-    yes = [p for p in points if not p[0]]
-    no = [p for p in points if p[0]]
-    grid = []
-    for cover, sim in itertools.product(np.linspace(0.2, 0.8, 25), np.linspace(0.3, 0.7, 81)):
-        c = Calibration(cover_min=float(cover), sentence_min=float(sim))
-        declined = np.mean([not answers_the_ask(r, c) for _, r in no]) if no else 1.0
-        safe = _margin(yes, cover, sim) >= SAFETY
-        caught = [p for p in no if not answers_the_ask(p[1], c)]
-        margin = round(_margin(yes + caught, cover, sim), 3)
-        grid.append((safe, declined, margin, -float(cover), float(sim)))
-    safe, declined, margin, cover, sim = max(grid)
-    cover = -cover  # of equal settings, the lowest coverage bar (fewest abstentions)
-    for off, r in sorted(points, key=lambda p: p[1].similarity):
-        if r.similarity < 0.6:
-            print(f"  {'off-topic' if off else 'answerable'}: coverage {r.coverage:.2f} "
-                  f"similarity {r.similarity:.3f}")  # fmt: skip
+def tune_relevance(points: list[tuple[bool, Relevance]], weight: float) -> float:
+    """The "does the evidence answer the ask?" bar on the dev points of every corpus. A false
+    abstention costs most: the bar sits `SAFETY` below the weakest answerable point, and the
+    off-topic points under it are the ones declined."""
+    joint = [(off, r.similarity + weight * r.coverage) for off, r in points]
+    answerable = sorted(z for off, z in joint if not off)
+    off_topic = sorted(z for off, z in joint if off)
+    bar = answerable[0] - SAFETY if answerable else 0.0
+    print(f"relevance (similarity + {weight} × coverage), lowest answerable: "
+          + ", ".join(f"{z:.3f}" for z in answerable[:5]))  # fmt: skip
+    print("  highest off-topic: " + ", ".join(f"{z:.3f}" for z in off_topic[-6:]))
+    declined = sum(z < bar for z in off_topic)
     print(
-        f"relevance: {len(yes)} answerable, {len(no)} off-topic dev cases reach the check; "
-        f"declined {declined:.3f} of those off-topic, margin {margin:.3f}"
-        + ("" if safe else f" (no setting keeps every answerable case {SAFETY} away)")
+        f"  {len(answerable)} answerable, {len(off_topic)} off-topic dev cases reach the check; "
+        f"{declined} off-topic declined at the bar"
     )
-    print(f"  suggested Calibration.cover_min = {cover:.3f}, sentence_min = {sim:.3f}")
-    return cover, sim
+    print(f"  suggested Calibration.relevance_min = {bar:.3f}")
+    return bar
 
 
 def tune_classifier(bot: KnowledgeBot) -> None:
@@ -283,7 +262,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         company = company_abstention(split, Path(tmp))
     if split == "dev":
-        tune_relevance(dev_points(bot, settings) + company)
+        tune_relevance(dev_points(bot, settings) + company, bot.calibration.cover_weight)
 
 
 if __name__ == "__main__":

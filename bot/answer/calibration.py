@@ -11,10 +11,10 @@ class Calibration:
 
     abstain_below: float = 0.30  # evidence score under which we abstain
     lexical_weight: float = 0.25  # weight of question-term coverage in the evidence score
-    # does a passage answer the ask (bot/answer/relevance.py)? One sentence holds this share
-    # of the question's specific words, or reads this close to it (dev margin 0.032)
-    cover_min: float = 0.425
-    sentence_min: float = 0.495
+    # does a passage answer the ask (bot/answer/relevance.py)? The best sentence's nearness
+    # plus cover_weight × the share of the question's specific words one sentence holds
+    cover_weight: float = 0.5
+    relevance_min: float = 0.656
     unit_floor: float = 0.30  # weakest unit score we quote
     classify_margin: float = 0.0  # added to the IT side's score
     classify_both_gap: float = 0.04  # how much more IT-like the means must read than the purpose

@@ -9,8 +9,8 @@ they never say. Two measurements decide, both over the sentences of the best pas
   filler word the corpus never uses would weigh as much as the missing subject.
 - sentence similarity: the cosine of the question and its nearest such sentence.
 
-A passage that covers the ask jointly or reads like an answer passes; one that only shares
-the topic (one rare word here, another there) does not.
+Their weighted sum decides: a passage that covers the ask jointly or reads like an answer
+passes; one that only shares the topic (one rare word here, another there) does not.
 """
 
 from __future__ import annotations
@@ -77,9 +77,11 @@ def relevance(
 
 
 def answers_the_ask(found: Relevance, calibration: Calibration) -> bool:
-    """Whether the passages answer the ask: one sentence covers its specific words jointly,
-    or reads close enough to the question to be its answer."""
-    return found.coverage >= calibration.cover_min or found.similarity >= calibration.sentence_min
+    """Whether the passages answer the ask: a sentence reads close to the question, helped by
+    how much of its specific vocabulary one sentence holds together. One weighted sum, not
+    two separate bars: off-topic questions are low on both, answerable ones high on either."""
+    joint = found.similarity + calibration.cover_weight * found.coverage
+    return joint >= calibration.relevance_min
 
 
 def should_abstain(
