@@ -41,18 +41,29 @@ class Relevance:
     similarity: float  # cosine of the question and its nearest sentence of those passages
 
 
+# Mixed-language questions ("Oye, según la base de conocimiento, who owns…"): a word common
+# in another major language is scaffolding, not the subject, though English never uses it.
+OTHER_LANGUAGES = ("es", "fr", "de", "it", "pt")
+FOREIGN_COMMON = 4.5  # Zipf frequency from which a word counts as common in that language
+
+
 @lru_cache(maxsize=20_000)
 def _weight(word: str) -> float:
-    return max(MIN_WEIGHT, COMMONEST - zipf_frequency(word, "en"))
+    zipf = zipf_frequency(word, "en")
+    if zipf < FOREIGN_COMMON:  # the small lists load in a fraction of a second
+        other = max(zipf_frequency(word, lang, wordlist="small") for lang in OTHER_LANGUAGES)
+        zipf = other if other >= FOREIGN_COMMON else zipf
+    return max(MIN_WEIGHT, COMMONEST - zipf)
 
 
 def specificity(question: str) -> dict[str, float]:
     """Each content term of the question (as `terms()` spells it) weighted by its rarity in
-    general English: Zipf 7 minus the word's Zipf frequency (unknown words weigh 7)."""
+    general English: Zipf 7 minus the word's Zipf frequency (unknown words weigh 7; words
+    common in another major language weigh as common words)."""
     out: dict[str, float] = {}
-    for word in _WORDS.findall(question.lower()):
+    for word in _WORDS.findall(question):  # original case: terms() keeps "IT" apart from "it"
         for term in terms(word):
-            out[term] = max(out.get(term, 0.0), _weight(word))
+            out[term] = max(out.get(term, 0.0), _weight(word.lower()))
     return out
 
 
