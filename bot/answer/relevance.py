@@ -16,6 +16,7 @@ passes; one that only shares the topic (one rare word here, another there) does 
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -65,6 +66,14 @@ def specificity(question: str) -> dict[str, float]:
         for term in terms(word):
             out[term] = max(out.get(term, 0.0), _weight(word.lower()))
     return out
+
+
+def _warm() -> None:
+    specificity("warm xyzzy")  # reads wordfreq's word lists (about a second) once per process
+
+
+# In the background at import, while the embedder loads: not on the first question's clock.
+threading.Thread(target=_warm, name="wordfreq-warm", daemon=True).start()
 
 
 def relevance(
