@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.answer import KnowledgeBot
+from bot.answer.relevance import Relevance, relevance, should_abstain
 from bot.answer.retrieve import Weights
 from bot.runtime.schema import Turn
 from bot.runtime.settings import PACKAGE_ROOT, Settings
@@ -35,11 +36,16 @@ def dev_cases(kind: str) -> list[dict]:
     return [c for c in map(json.loads, lines) if c["split"] == "dev"]
 
 
+def _gathered(bot: KnowledgeBot, case: dict):  # type: ignore[no-untyped-def]
+    history = [Turn(**t) for t in case.get("history", [])] or None
+    dl = bot._deadline("local", None, None)
+    readings = bot._readings(bot.validate(case["question"]), history, "local", dl)
+    return bot._gather(readings, dl), bool(history)
+
+
 def evidence(bot: KnowledgeBot, case: dict) -> float:
     """The abstention evidence score kb computes for a case."""
-    history = [Turn(**t) for t in case.get("history", [])] or None
-    readings = bot._readings(bot.validate(case["question"]), history, "local")
-    return bot._evidence(readings)[0].score
+    return _gathered(bot, case)[0].evidence.score
 
 
 def tune_abstention(bot: KnowledgeBot) -> float:
@@ -58,6 +64,44 @@ def tune_abstention(bot: KnowledgeBot) -> float:
     print(f"abstention: answerable min {min(answerable):.3f}, off-topic max {max(off_topic):.3f}")
     print(f"  suggested Calibration.abstain_below = {best:.2f}")
     return float(best)
+
+
+def ask_points(bot: KnowledgeBot, cases: list[dict]) -> list[tuple[bool, Relevance]]:
+    """(should abstain, relevance) of the cases that pass every other abstain check: only
+    these depend on `Calibration.relevance_min`."""
+    points = []
+    for case in cases:
+        gathered, follow_up = _gathered(bot, case)
+        ev = gathered.evidence
+        args = (ev.question, ev.vector, ev.score, gathered.hits, gathered.index, bot.calibration)
+        if follow_up or should_abstain(*args, check_ask=False):
+            continue
+        found = relevance(ev.question, ev.vector, gathered.hits, gathered.index)
+        points.append((case["expect"] == "abstain", found))
+    return points
+
+
+SAFETY = 0.05  # least distance of every answerable dev point above the relevance bar
+
+
+def tune_relevance(points: list[tuple[bool, Relevance]], weight: float) -> float:
+    """The "does the evidence answer the ask?" bar on the dev points of every corpus. A false
+    abstention costs most: the bar sits `SAFETY` below the weakest answerable point, and the
+    off-topic points under it are the ones declined."""
+    joint = [(off, r.similarity + weight * r.coverage) for off, r in points]
+    answerable = sorted(z for off, z in joint if not off)
+    off_topic = sorted(z for off, z in joint if off)
+    bar = answerable[0] - SAFETY if answerable else 0.0
+    print(f"relevance (similarity + {weight} × coverage), lowest answerable: "
+          + ", ".join(f"{z:.3f}" for z in answerable[:5]))  # fmt: skip
+    print("  highest off-topic: " + ", ".join(f"{z:.3f}" for z in off_topic[-6:]))
+    declined = sum(z < bar for z in off_topic)
+    print(
+        f"  {len(answerable)} answerable, {len(off_topic)} off-topic dev cases reach the check; "
+        f"{declined} off-topic declined at the bar"
+    )
+    print(f"  suggested Calibration.relevance_min = {bar:.3f}")
+    return bar
 
 
 def tune_classifier(bot: KnowledgeBot) -> None:
@@ -180,9 +224,10 @@ def dev_or_test(kind: str, split: str) -> list[dict]:
 COMPANY = PACKAGE_ROOT / "evals" / "corpora" / "company"
 
 
-def company_abstention(split: str, data_dir: Path) -> None:
+def company_abstention(split: str, data_dir: Path) -> list[tuple[bool, Relevance]]:
     """Abstention over the seed corpus alone and with the company documents added: cases
-    expected to abstain must abstain, the company documents' questions must be answered."""
+    expected to abstain must abstain, the company documents' questions must be answered.
+    Returns the relevance check's points of both (for tuning on dev)."""
     from ingest.index import ingest
 
     cases = [
@@ -190,6 +235,7 @@ def company_abstention(split: str, data_dir: Path) -> None:
         for c in map(json.loads, (COMPANY / "cases.jsonl").read_text("utf-8").splitlines())
         if c["split"] == split
     ]
+    points: list[tuple[bool, Relevance]] = []
     for corpus in ("seed", "company"):
         settings = Settings(data_dir=data_dir / corpus, llm="local")
         bot = KnowledgeBot(settings)
@@ -198,6 +244,7 @@ def company_abstention(split: str, data_dir: Path) -> None:
             ingest([COMPANY], settings, bot.store)
             bot = KnowledgeBot(settings)
         right, total = 0, 0
+        points += ask_points(bot, [c for c in cases if c["corpus"] == corpus])
         for case in (c for c in cases if c["corpus"] == corpus):
             answer = bot.answer(case["question"])
             ok = answer.abstained == (case["expect"] == "abstain")
@@ -207,6 +254,31 @@ def company_abstention(split: str, data_dir: Path) -> None:
             if not ok:
                 print(f"  ✗ [{corpus}] {case['question']} → {answer.answer[:100]!r}")
         print(f"company abstention ({split}, {corpus} corpus): {right}/{total} as expected")
+    return points
+
+
+def expecting(cases: list[dict], kind: str) -> list[dict]:
+    """Cases with `expect` set: a dataset's kind says it unless the case does."""
+    default = "abstain" if kind == "abstain" else "answer"
+    return [{"expect": default, **c} for c in cases]
+
+
+def dev_points(bot: KnowledgeBot, settings: Settings) -> list[tuple[bool, Relevance]]:
+    """The relevance check's dev points over the seed corpus and the SQLite corpus."""
+    from evals.corpus_eval import corpus_settings
+
+    cases = [c for k in KINDS for c in expecting(dev_cases(k), k)]
+    points = ask_points(bot, cases)
+    sqlite = KnowledgeBot(corpus_settings(settings, "sqlite"))
+    sqlite.ensure_index()
+    for kind in ("knowledge", "abstain"):
+        lines = (DATASETS / "sqlite" / f"{kind}.jsonl").read_text("utf-8").splitlines()
+        cases = [c for c in map(json.loads, lines) if c["split"] == "dev"]
+        points += ask_points(sqlite, expecting(cases, kind))
+    return points
+
+
+KINDS = ("knowledge", "multiturn", "abstain", "adversarial")
 
 
 def main() -> None:
@@ -234,7 +306,9 @@ def main() -> None:
         tune_fusion(bot)
     routing_accuracy(bot, split)
     with tempfile.TemporaryDirectory() as tmp:
-        company_abstention(split, Path(tmp))
+        company = company_abstention(split, Path(tmp))
+    if split == "dev":
+        tune_relevance(dev_points(bot, settings) + company, bot.calibration.cover_weight)
 
 
 if __name__ == "__main__":

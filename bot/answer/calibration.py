@@ -11,6 +11,10 @@ class Calibration:
 
     abstain_below: float = 0.30  # evidence score under which we abstain
     lexical_weight: float = 0.25  # weight of question-term coverage in the evidence score
+    # does a passage answer the ask (bot/answer/relevance.py)? The best sentence's nearness
+    # plus cover_weight × the share of the question's specific words one sentence holds
+    cover_weight: float = 0.5
+    relevance_min: float = 0.669  # dev: off-topic max 0.650, answerable min 0.719
     unit_floor: float = 0.30  # weakest unit score we quote
     classify_margin: float = 0.0  # added to the IT side's score (dev plateau 0.0 at weight 0.5)
     classify_both_gap: float = 0.02  # how much more IT-like the means must read than the purpose

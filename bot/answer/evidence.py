@@ -98,6 +98,11 @@ _SCOPED = re.compile(
 _ADVICE = re.compile(r"\b(?:should|could|would|might|can|must|need)\b", re.IGNORECASE)
 _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zà-ÿ'’-]+(?:\s+[A-Z][a-zà-ÿ'’-]+)+")
 _NUMBER = re.compile(r"\d")
+# "How much …?" asks for an amount: money (a currency sign or ISO code), a share or a
+# magnitude, not just any digit ("There are 3 differences" states no amount).
+_AMOUNT = re.compile(
+    r"[$€£¥]\s?\d|\d[\d,.]*\s?(?:[A-Z]{3}\b|%|(?i:per\s?cent|thousand|million|billion|bn)\b)"
+)
 _WHEN = re.compile(
     r"\d|\b(?:January|February|March|April|May|June|July|August|September|October|November|"
     r"December|Monday|Tuesday|Wednesday|Thursday|Friday|weekly|monthly|quarterly|yearly)\b"
@@ -117,7 +122,9 @@ def _particular(question: str) -> re.Pattern[str]:
     lowered = question.lower().lstrip()
     if lowered.startswith(("who", "whom", "whose")):
         return _NAME
-    if lowered.startswith(("how much", "how many")):
+    if lowered.startswith("how much"):
+        return _AMOUNT
+    if lowered.startswith("how many"):
         return _NUMBER
     if lowered.startswith(("when", "how long", "how often")):
         return _WHEN

@@ -20,12 +20,12 @@ from bot.answer.classification import Classifying, classify_initiative
 from bot.answer.classify import InitiativeClassifier, build_prototypes
 from bot.answer.compose import abstain
 from bot.answer.deadline import Deadline, bounded, direct
-from bot.answer.evidence import asks_for_particular, states_particular
 from bot.answer.feedback_prior import FeedbackPrior
 from bot.answer.generate import LlmBackend
 from bot.answer.knowledge import Corpus
 from bot.answer.local import answer_locally
 from bot.answer.prototypes import prototype_units
+from bot.answer.relevance import should_abstain
 from bot.answer.respond import Gathered, degrade, gather, llm_answer, words
 from bot.answer.retrieve import Hit, HybridRetriever, KnowledgeIndex, Weights
 from bot.answer.route import Route, asks_for_decision, extract_initiative, route
@@ -276,7 +276,7 @@ class KnowledgeBot:
             result = self._classify(decision.initiative, backend, dl)
         else:
             gathered = self._gather(readings, dl)
-            if self._weak(gathered):
+            if self._weak(gathered, bool(history)):
                 result = abstain(gathered.hits, "local", gathered.index, gathered.titles)
                 if gathered.stalled:
                     degrade(result, gathered.stalled)
@@ -302,12 +302,12 @@ class KnowledgeBot:
             yield from words(result.answer)
         yield result
 
-    def _weak(self, gathered: Gathered) -> bool:
-        if not gathered.hits or gathered.evidence.score < self.calibration.abstain_below:
-            return True
-        # "Who is our CIO?": only a passage stating such a particular answers it.
-        question = gathered.evidence.question
-        return asks_for_particular(question) and not states_particular(question, gathered.hits)
+    def _weak(self, gathered: Gathered, follow_up: bool = False) -> bool:
+        ev = gathered.evidence  # a stalled store has no sentence units to check the ask against
+        return should_abstain(
+            ev.question, ev.vector, ev.score, gathered.hits, gathered.index, self.calibration,
+            check_ask=not (follow_up or gathered.stalled),
+        )  # fmt: skip
 
     def _readings(
         self, question: str, history: list[Turn] | None, backend: str, dl: Deadline
