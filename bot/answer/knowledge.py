@@ -110,6 +110,7 @@ class Corpus:
         self._units = _Lru(CACHE_UNITS)
         self._df = _Lru(200_000)
         self._udf = _Lru(200_000)
+        self._texts = _Lru(4096)  # vectors of texts embedded on the request path (lists)
         self._units_total: int | None = None
         self._handles: dict[str, tuple[Store, Any, int]] = {}
 
@@ -124,8 +125,20 @@ class Corpus:
         self._units.clear()
         self._df.clear()
         self._udf.clear()
+        self._texts.clear()
         self._units_total = None
         self._handles = {}
+
+    def text_vectors(self, texts: list[str], embed: Callable[[list[str]], Any]) -> np.ndarray:
+        """Vectors of `texts` with this corpus' embedder, remembered (the same lists come back
+        question after question)."""
+        found = self._texts.get_many(texts)
+        missing = list(dict.fromkeys(t for t in texts if t not in found))
+        if missing:
+            fresh = dict(zip(missing, embed(missing), strict=True))
+            self._texts.put_many(fresh)  # type: ignore[arg-type]
+            found.update(fresh)
+        return np.stack([found[t] for t in texts])  # type: ignore[misc]
 
     def handle(self, kind: str) -> tuple[Any, int]:
         """(collection, its record count) for "chunks" or "units", or (None, 0); opened once

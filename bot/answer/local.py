@@ -160,7 +160,9 @@ def answer_locally(
     # Lists of the best chunks only: each new list costs an embedding on the request path.
     found = find_blocks(hits[:BLOCK_HITS] + (next_chunks or []))
     blocks = sorted(found, key=lambda b: b.hit.rank)[:MAX_BLOCKS]  # the best chunks' first
-    block_vectors = _embed_cached([b.embed_text() for b in blocks], embed) if blocks else None
+    block_vectors = (
+        index.corpus.text_vectors([b.embed_text() for b in blocks], embed) if blocks else None
+    )
     for part, pvec in zip(parts, vectors, strict=True):
         if len(parts) > 1:  # each ask keeps the whole question's subject in view
             pvec = pvec + 0.5 * qvec
@@ -176,21 +178,9 @@ def answer_locally(
     return Answer(answer="\n".join(texts), citations=book.citations, backend="local")
 
 
-_BLOCK_VECTORS: dict[str, np.ndarray] = {}
-_BLOCK_CACHE_SIZE = 4096
 SHAPE_TOP = 60
 BLOCK_HITS = 6
 MAX_BLOCKS = 6  # only the best candidates can be lifted into the answer: adjust those
-
-
-def _embed_cached(texts: list[str], embed: Embed) -> np.ndarray:
-    """Vectors of block texts, remembered: the same lists come back question after question."""
-    missing = list(dict.fromkeys(t for t in texts if t not in _BLOCK_VECTORS))
-    if missing:
-        if len(_BLOCK_VECTORS) > _BLOCK_CACHE_SIZE:
-            _BLOCK_VECTORS.clear()
-        _BLOCK_VECTORS.update(zip(missing, embed(missing), strict=True))
-    return np.stack([_BLOCK_VECTORS[t] for t in texts])
 
 
 def _shape_adjusted(
