@@ -14,6 +14,7 @@ import atexit
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +27,35 @@ from bot.runtime.store import Store, reopen
 log = logging.getLogger(__name__)
 
 BuildClassifier = Callable[[KnowledgeIndex], InitiativeClassifier]
+
+# Watchers still running. A daemon thread killed mid-call into Chroma's native code at
+# interpreter exit can crash the process (seen: `kb ask` exiting with SIGSEGV), so they are
+# stopped cleanly first; the set is weak so it keeps no bot alive.
+_LIVE: weakref.WeakSet[IndexWatcher] = weakref.WeakSet()
+
+
+def _watch(ref: weakref.ref[IndexWatcher], stop: threading.Event) -> None:
+    """The watch loop; it ends when stopped or when its watcher has been freed."""
+    watcher = ref()
+    if watcher is None:
+        return
+    watcher.warm()
+    del watcher  # hold it only while checking
+    while not stop.wait(VERSION_CHECK_SECONDS):
+        watcher = ref()
+        if watcher is None:
+            return
+        try:
+            watcher.check()
+        except Exception as exc:  # keep watching: Chroma may come back
+            log.warning("index check failed: %s", exc)
+        del watcher
+
+
+@atexit.register
+def _close_all() -> None:
+    for watcher in list(_LIVE):
+        watcher.close()
 
 
 def index_version(store: Store) -> object:
@@ -60,11 +90,14 @@ class IndexWatcher:
         except Exception as exc:  # Chroma down at start-up: the checks retry
             log.warning("cannot read the index version yet: %s", exc)
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="kb-index-watch", daemon=True)
+            # The thread holds the watcher weakly, so a bot nobody uses any more (tests, `kb
+            # eval` over several corpora) is freed with its model and store, and the thread ends.
+            self._thread = threading.Thread(
+                target=_watch, args=(weakref.ref(self), self._stop), name="kb-index-watch",
+                daemon=True,
+            )  # fmt: skip
             self._thread.start()
-            # A daemon thread killed mid-call into Chroma's native code at interpreter exit can
-            # crash the process (seen: `kb ask` exiting with SIGSEGV): stop it cleanly first.
-            atexit.register(self.close)
+            _LIVE.add(self)
 
     def close(self, wait_seconds: float = 15.0) -> None:
         """Stop watching (and wait for a check under way to finish)."""
@@ -73,18 +106,15 @@ class IndexWatcher:
         if thread is not None and thread is not threading.current_thread():
             thread.join(wait_seconds)
 
-    def _run(self) -> None:
+    def warm(self) -> None:
+        """First pass of the watch: the lexical index checked, the classifier built, so no
+        request waits on building it (or on Chroma)."""
         self._check_lexical(force=True)
-        try:  # warm the classifier now, so no request waits on building it (or on Chroma)
+        try:
             if self.store.collection() is not None:
                 self.classifier()
         except Exception as exc:
             log.warning("building the classifier in the background failed: %s", exc)
-        while not self._stop.wait(VERSION_CHECK_SECONDS):
-            try:
-                self.check()
-            except Exception as exc:  # keep watching: Chroma may come back
-                log.warning("index check failed: %s", exc)
 
     def check(self) -> bool:
         """Pick up another process's ingest if there was one; True if something changed."""
