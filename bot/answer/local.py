@@ -303,8 +303,9 @@ def _answer_ask(
         unit = UnitRecord(top.hit.chunk.id, top.quote, "block", -1, -1)
         n = book.cite(Scored(unit, top.hit, score))
         pieces.append((score, top.render(f"[{n}]")))
-        used.add(top.quote)
-        k = min(k - 1, 2) if top.kind == "list" else k - 1
+        used.update([top.quote, top.lead, *top.items])
+        # A list answers its ask whole; in a question of several asks, that ask is done.
+        k = (0 if whole != question else min(k - 1, 2)) if top.kind == "list" else k - 1
     chosen = pick(candidates, index, k, floor, question) if k > 0 else []
     chosen = _with_section(chosen, candidates, outlines, k + 1)
     chosen = with_continuations(chosen, index)

@@ -112,3 +112,13 @@ def test_a_counted_question_gets_the_numbered_sections(small_kb: KnowledgeBot) -
     for heading in ("Opening The Hive Too Often", "Feeding Syrup Too Late",
                     "Ignoring Varroa Counts"):  # fmt: skip
         assert heading in answer.answer
+
+
+def test_a_two_part_question_answered_by_a_list_says_each_item_once(
+    small_kb: KnowledgeBot,
+) -> None:
+    answer = small_kb.answer("What do you do in swarm season, and how is honey extracted?")
+    assert not answer.abstained
+    assert "centrifugal extractor" in answer.answer
+    for item in ("Add a super", "Split strong colonies", "Clip the queen"):
+        assert answer.answer.count(item) == 1, answer.answer
