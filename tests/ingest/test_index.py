@@ -15,24 +15,7 @@ from bot.runtime.embeddings import make_embeddings
 from bot.runtime.settings import BUNDLED_CORPUS, Settings
 from bot.runtime.store import IndexMismatchError, open_store
 from ingest.index import IngestError, ingest, ingest_lock
-from tests.conftest import make_settings
-
-DOC_A = "Alpha Guide\n\nIT strategy covers infrastructure, security and vendor management.\n\nBudgets are planned yearly.\n"
-DOC_B = "Beta Guide\n\nDigital strategy covers customer experience, channels and analytics.\n"
-
-
-@pytest.fixture()
-def corpus(tmp_path: Path) -> Path:
-    folder = tmp_path / "corpus"
-    folder.mkdir()
-    (folder / "a.txt").write_text(DOC_A)
-    (folder / "b.md").write_text(DOC_B)
-    return folder
-
-
-@pytest.fixture()
-def settings(tmp_path: Path, corpus: Path) -> Settings:
-    return make_settings(tmp_path / "data", corpus_dir=corpus)
+from tests.ingest.conftest import DOC_A
 
 
 def _run(settings: Settings, paths=None, **kw):  # type: ignore[no-untyped-def]

@@ -6,31 +6,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-
 from bot.runtime.embeddings import make_embeddings
 from bot.runtime.settings import Settings
 from bot.runtime.store import open_store
 from ingest.index import ingest
 from ingest.registry import Registry
-from tests.conftest import make_settings
-
-DOC_A = "Alpha Guide\n\nIT strategy covers infrastructure, security and vendor management.\n\nBudgets are planned yearly by the finance team.\n"
-DOC_B = "Beta Guide\n\nDigital strategy covers customer experience, channels and analytics.\n"
-
-
-@pytest.fixture()
-def corpus(tmp_path: Path) -> Path:
-    folder = tmp_path / "corpus"
-    folder.mkdir()
-    (folder / "a.txt").write_text(DOC_A)
-    (folder / "b.md").write_text(DOC_B)
-    return folder
-
-
-@pytest.fixture()
-def settings(tmp_path: Path, corpus: Path) -> Settings:
-    return make_settings(tmp_path / "data", corpus_dir=corpus)
+from tests.ingest.conftest import DOC_B
 
 
 def _run(settings: Settings):  # type: ignore[no-untyped-def]
