@@ -24,6 +24,7 @@ from evals.runner import (
     run_eval,
     run_system,
 )
+from tests.fakes.openai_server import FakeOpenAI
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +155,6 @@ def test_parse_judge_score() -> None:
 
 
 def test_llm_judge_scores_answers_through_an_openai_compatible_server() -> None:
-    fakes = pytest.importorskip("tests.fakes.openai_server")
     case = Case(
         id="k001",
         split="dev",
@@ -169,7 +169,7 @@ def test_llm_judge_scores_answers_through_an_openai_compatible_server() -> None:
             Citation(n=1, source="corpus/a.txt", title="t", quote="business goals", score=1)
         ],
     )
-    with fakes.FakeOpenAI() as fake:
+    with FakeOpenAI() as fake:
         fake.enqueue('{"score": 0.9, "reason": "supported"}', '{"score": 0.5, "reason": "partly"}')
         settings = Settings(llm="openai", openai_base_url=fake.base_url, llm_max_retries=0)
         result = run_system("kb", lambda q, h: reply, [case], LlmJudge(settings))
