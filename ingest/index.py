@@ -28,6 +28,7 @@ from chromadb.api.models.Collection import Collection
 from filelock import FileLock, Timeout
 
 from bot.runtime.lexical import LexicalIndex
+from bot.runtime.sentences import SentenceStore, StoredUnit
 from bot.runtime.settings import Settings
 from bot.runtime.store import Store, paged_get
 from ingest.chunk import Chunk, chunk_text
@@ -35,6 +36,7 @@ from ingest.clean import CleaningRules, clean_text, load_rules
 from ingest.embed import UnitRow, embed_chunks
 from ingest.load import LoadResult, Problem, RawDocument, iter_files, load_files, source_name
 from ingest.loaders import FORMAT_NAMES
+from ingest.migrate import move_legacy_units
 from ingest.registry import COMPLETE, WRITING, Entry, Registry
 from ingest.unchanged import candidates, registry_agrees
 
@@ -211,10 +213,26 @@ def _batched(items: list[Any], size: int) -> Iterable[list[Any]]:
         yield items[start : start + size]
 
 
+@dataclass
+class Indexes:
+    """What an ingest writes besides Chroma, all in the state database."""
+
+    registry: Registry
+    lexical: LexicalIndex
+    sentences: SentenceStore
+
+    @classmethod
+    def open(cls, settings: Settings, store: Store) -> Indexes:
+        return cls(
+            Registry(settings),
+            LexicalIndex(settings, store.name),
+            SentenceStore(settings, store.name),
+        )
+
+
 def _write(
     store: Store,
-    registry: Registry,
-    lexical: LexicalIndex,
+    index: Indexes,
     group: list[_Work],
     report: IngestReport,
     on_embedded: Callable[[int], None] = lambda n: None,
@@ -222,34 +240,19 @@ def _write(
     """Embed and write a group of whole documents; returns the number of chunks embedded.
 
     Order matters for crash safety: the registry says 'writing' before Chroma is touched and
-    'complete' after; units go in before their chunks (a reader that sees a chunk finds its
-    sentences); new chunks go in before stale ones come out, so a reader never sees a document
+    'complete' after; units (in the sentence store) go in before their chunks (a reader that
+    sees a chunk finds its sentences); new chunks go in before stale ones come out, so a reader never sees a document
     missing. A run killed anywhere in between leaves a 'writing' row or a partial document,
     which the next run redoes.
     """
     collection = store.collection(create=True)
-    units_coll = store.units(create=True)
-    assert collection is not None and units_coll is not None
+    assert collection is not None
     with report.timed("registry"):
-        registry.put(w.entry(WRITING) for w in group)
+        index.registry.put(w.entry(WRITING) for w in group)
     todo = [(w, c) for w in group for c in w.chunks if c.id not in w.old_ids]
     chunk_vecs, rows, unit_vecs = _embed(store, [c for _, c in todo], report, on_embedded)
-    with report.timed("chroma units"):
-        for part in _batched(list(range(len(rows))), WRITE_BATCH):
-            units_coll.upsert(
-                ids=[rows[i].id for i in part],
-                documents=[rows[i].unit.text for i in part],
-                embeddings=unit_vecs[part],  # type: ignore[arg-type]
-                metadatas=[
-                    {
-                        "chunk_id": rows[i].chunk.id,
-                        "source": rows[i].chunk.source,
-                        "position": rows[i].unit.position,
-                        "kind": rows[i].unit.kind,
-                    }
-                    for i in part
-                ],
-            )
+    with report.timed("sentence units"):
+        index.sentences.upsert(_units_by_chunk(rows, unit_vecs, [c for _, c in todo]))
     for part in _batched(list(range(len(todo))), WRITE_BATCH):
         with report.timed("chroma chunks"):
             collection.upsert(
@@ -261,7 +264,7 @@ def _write(
         # The lexical index holds what a chunk is embedded with (its first line, title ›
         # section, feeds the sentence-level term counts).
         with report.timed("lexical"):
-            lexical.upsert([(todo[i][1].id, todo[i][1].source, todo[i][1].embed_text()) for i in part])  # fmt: skip
+            index.lexical.upsert([(todo[i][1].id, todo[i][1].source, todo[i][1].embed_text()) for i in part])  # fmt: skip
     # Chunks whose text did not change keep their vectors but take the new fingerprint, so the
     # next run sees the document as unchanged (not "updated, embedded 0" forever).
     kept = [(w, c) for w in group for c in w.chunks if c.id in w.old_ids]
@@ -271,19 +274,19 @@ def _write(
                 ids=[c.id for _, c in part],
                 metadatas=[_metadata(c, w.doc, w.doc_hash, len(w.chunks)) for w, c in part],  # type: ignore[misc]
             )
-            lexical.upsert([(c.id, c.source, c.embed_text()) for _, c in part])  # repairs a crash
+            index.lexical.upsert(
+                [(c.id, c.source, c.embed_text()) for _, c in part]
+            )  # repairs a crash
         for w in group:
             new_ids = [c.id for c in w.chunks]
             stale = sorted(w.old_ids - set(new_ids))
             if stale:
                 collection.delete(ids=stale)
-                lexical.delete(stale)
+                index.lexical.delete(stale)
             if stale or len(w.old_ids) < len(new_ids):  # also sweeps units a crash left behind
-                units_coll.delete(
-                    where={"$and": [{"source": w.doc.source}, {"chunk_id": {"$nin": new_ids}}]}
-                )
+                index.sentences.delete_source(w.doc.source, keep=new_ids)
     with report.timed("registry"):
-        registry.put(w.entry(COMPLETE) for w in group)
+        index.registry.put(w.entry(COMPLETE) for w in group)
     return len(todo)
 
 
@@ -306,20 +309,30 @@ def _embed(
     )
 
 
-def _delete_sources(
-    store: Store, registry: Registry, lexical: LexicalIndex, sources: list[str]
-) -> None:
-    """Remove documents from both collections, then from the registry (in that order, so a
-    crash in between leaves a row that the next prune deletes again)."""
+def _units_by_chunk(
+    rows: list[UnitRow], vectors: np.ndarray, chunks: list[Chunk]
+) -> list[tuple[str, str, list[StoredUnit]]]:
+    """(chunk id, source, units) of every chunk, units in position order (none for a chunk
+    without quotable units, so the store still says its units were written)."""
+    grouped: dict[str, list[StoredUnit]] = {c.id: [] for c in chunks}
+    for row, vec in zip(rows, vectors, strict=True):
+        unit = row.unit
+        grouped[row.chunk.id].append(StoredUnit(unit.text, unit.kind, unit.position, vec))
+    return [(c.id, c.source, grouped[c.id]) for c in chunks]
+
+
+def _delete_sources(store: Store, index: Indexes, sources: list[str]) -> None:
+    """Remove documents from Chroma, the sentence store and the lexical index, then from the
+    registry (in that order, so a crash in between leaves a row that the next prune deletes
+    again)."""
     collection = store.collection(create=True)
-    units_coll = store.units(create=True)
-    assert collection is not None and units_coll is not None
+    assert collection is not None
     for part in _batched(sources, 100):
         collection.delete(where={"source": {"$in": part}})
-        units_coll.delete(where={"source": {"$in": part}})
     for source in sources:
-        lexical.delete_source(source)
-    registry.forget(sources)
+        index.sentences.delete_source(source)
+        index.lexical.delete_source(source)
+    index.registry.forget(sources)
 
 
 def _pinned_files(entries: dict[str, Entry], report: IngestReport) -> list[tuple[Path, str]]:
@@ -363,12 +376,14 @@ def ingest(
     prune = (not given) if prune is None else prune
     corpus_root = settings.corpus_dir.resolve()
     with ingest_lock(settings):
-        registry = Registry(settings)
-        lexical = LexicalIndex(settings, store.name)
+        index = Indexes.open(settings, store)
+        registry = index.registry
         if rebuild:
             store.drop()
             registry.clear()
-            lexical.clear()
+            index.lexical.clear()
+            index.sentences.clear()
+        moved = move_legacy_units(store, index.sentences, progress)
         collection = store.collection(create=True)
         assert collection is not None
         report = IngestReport()
@@ -490,10 +505,10 @@ def ingest(
         for n, w in enumerate(work):
             group.append(w)
             if sum(len(g.chunks) for g in group) >= EMBED_BATCH or n == len(work) - 1:
-                report.embedded += _write(store, registry, lexical, group, report, on_embedded)
+                report.embedded += _write(store, index, group, report, on_embedded)
                 group = []
         if gone:
-            _delete_sources(store, registry, lexical, gone)
+            _delete_sources(store, index, gone)
         # Last, so a run that dies earlier leaves no row claiming a file was seen whole.
         registry.put_stats(
             by_path[str(doc.path.resolve())].record(hashes[source])
@@ -501,7 +516,7 @@ def ingest(
             if report.per_file.get(source) in ("unchanged", "added", "updated", "repaired")
             and str(doc.path.resolve()) in by_path
         )
-        if work or gone:
+        if work or gone or moved:
             _stamp(collection)  # an ingest that changed nothing changes nothing readers see
     report.seconds = time.perf_counter() - started
     log.info(
@@ -520,9 +535,8 @@ def remove(paths: Iterable[Path], settings: Settings, store: Store) -> list[str]
     sources removed.
     """
     with ingest_lock(settings):
-        registry = Registry(settings)
-        lexical = LexicalIndex(settings, store.name)
-        entries = registry.all()
+        index = Indexes.open(settings, store)
+        entries = index.registry.all()
         collection = store.collection()
         held = set(_existing(collection)) if collection is not None else set()
         known = held | set(entries)
@@ -540,7 +554,7 @@ def remove(paths: Iterable[Path], settings: Settings, store: Store) -> list[str]
                 ):
                     wanted.add(source)
         if wanted:
-            _delete_sources(store, registry, lexical, sorted(wanted))
+            _delete_sources(store, index, sorted(wanted))
             if collection is not None:
                 _stamp(collection)
     return sorted(wanted)

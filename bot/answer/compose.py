@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from bot.answer.retrieve import Hit, KnowledgeIndex, UnitRecord
-from bot.runtime.lexical import terms
 from bot.runtime.schema import Answer, Citation
+from bot.runtime.terms import terms
 from bot.runtime.text import row_as_sentence
 
 MAX_UNITS = 5

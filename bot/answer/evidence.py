@@ -11,8 +11,8 @@ import numpy as np
 
 from bot.answer.calibration import Calibration
 from bot.answer.retrieve import Corpus, Dense, Hit, KnowledgeIndex, nearest_chunks, pool_size
-from bot.runtime.lexical import terms
 from bot.runtime.store import StoreUnavailableError
+from bot.runtime.terms import terms
 from bot.runtime.text import sentences
 
 SUPPORT_HITS = 3  # the passages whose words must carry the question's specific ask
@@ -42,7 +42,7 @@ def best_unit_similarity(vectors: np.ndarray, nearest: list[Dense], corpus: Corp
     tops = [sorted(found, key=found.__getitem__, reverse=True)[:UNIT_POOL] for found in nearest]
     units = corpus.units([cid for top in tops for cid in top])
     for row, top in enumerate(tops):
-        rows = [u[3] for cid in top for u in units.get(cid, [])]
+        rows = [u.vector for cid in top for u in units.get(cid, [])]
         if rows:
             out[row] = float(np.max(np.vstack(rows) @ np.asarray(vectors[row], np.float32)))
     return out

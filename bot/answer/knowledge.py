@@ -19,8 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from bot.runtime.lexical import LexicalIndex, terms
+from bot.runtime.lexical import LexicalIndex
+from bot.runtime.sentences import SentenceStore, StoredUnit
+from bot.runtime.settings import Settings
 from bot.runtime.store import Store, paged_get
+from bot.runtime.terms import terms
 from bot.runtime.text import contextual_text
 
 log = logging.getLogger(__name__)
@@ -70,9 +73,6 @@ def chunk_from(cid: str, doc: str | None, meta: Mapping[str, object] | None) -> 
     )
 
 
-_Unit = tuple[str, str, int, np.ndarray]  # (text, kind, position, vector)
-
-
 class _Lru:
     """A small thread-safe LRU map (hand-written: no cache library is a dependency)."""
 
@@ -102,9 +102,16 @@ class _Lru:
 class Corpus:
     """Read-through access to the collections and the lexical index, with bounded caches."""
 
-    def __init__(self, store: Callable[[], Store], lexical: LexicalIndex, page: int = 5000):
+    def __init__(
+        self,
+        store: Callable[[], Store],
+        lexical: LexicalIndex,
+        sentences: SentenceStore,
+        page: int = 5000,
+    ) -> None:
         self._store = store
         self.lexical = lexical
+        self.sentences = sentences
         self.page = page
         self._chunks = _Lru(CACHE_CHUNKS)
         self._units = _Lru(CACHE_UNITS)
@@ -112,7 +119,13 @@ class Corpus:
         self._udf = _Lru(200_000)
         self._texts = _Lru(4096)  # vectors of texts embedded on the request path (lists)
         self._units_total: int | None = None
-        self._handles: dict[str, tuple[Store, Any, int]] = {}
+        self._handle: tuple[Store, Any, int] | None = None
+
+    @classmethod
+    def open(cls, settings: Settings, store: Callable[[], Store]) -> Corpus:
+        """The configured collection's corpus; `store()` is the current store."""
+        lexical, sentences = LexicalIndex(settings), SentenceStore(settings)
+        return cls(store, lexical, sentences, page=settings.read_page_size)
 
     @property
     def store(self) -> Store:
@@ -127,7 +140,7 @@ class Corpus:
         self._udf.clear()
         self._texts.clear()
         self._units_total = None
-        self._handles = {}
+        self._handle = None
 
     def text_vectors(self, texts: list[str], embed: Callable[[list[str]], Any]) -> np.ndarray:
         """Vectors of `texts` with this corpus' embedder, remembered (the same lists come back
@@ -140,17 +153,16 @@ class Corpus:
             found.update(fresh)
         return np.stack([found[t] for t in texts])  # type: ignore[misc]
 
-    def handle(self, kind: str) -> tuple[Any, int]:
-        """(collection, its record count) for "chunks" or "units", or (None, 0); opened once
-        per store and ingest (opening one is a catalogue read, ~10 ms on a busy machine)."""
+    def handle(self) -> tuple[Any, int]:
+        """(the chunks collection, its record count), or (None, 0); opened once per store and
+        ingest (opening it is a catalogue read, ~10 ms on a busy machine)."""
         store = self.store
-        cached = self._handles.get(kind)
+        cached = self._handle
         if cached is not None and cached[0] is store:
             return cached[1], cached[2]
-        coll = store.collection() if kind == "chunks" else store.units()
+        coll = store.collection()
         count = coll.count() if coll is not None else 0
-        if coll is not None:
-            self._handles = {**self._handles, kind: (store, coll, count)}
+        self._handle = (store, coll, count) if coll is not None else None
         return coll, count
 
     def cached_chunks(self, ids: list[str]) -> dict[str, ChunkRecord]:
@@ -161,7 +173,7 @@ class Corpus:
         """The chunks with these ids that exist (cached, else read from Chroma)."""
         found: dict[str, ChunkRecord] = self._chunks.get_many(ids)  # type: ignore[assignment]
         missing = [cid for cid in dict.fromkeys(ids) if cid not in found]
-        coll = self.handle("chunks")[0] if missing else None
+        coll = self.handle()[0] if missing else None
         if coll is not None:
             try:
                 got = paged_get(
@@ -169,7 +181,7 @@ class Corpus:
                 )
             except Exception as exc:  # e.g. "Error finding id" while another process ingests
                 log.warning("reading chunks failed, answering without them: %s", exc)
-                self._handles = {}
+                self._handle = None
                 return found
             fresh = {
                 cid: chunk_from(cid, doc, meta)
@@ -184,40 +196,17 @@ class Corpus:
         """Cache chunks that a query returned anyway."""
         self._chunks.put_many({c.id: c for c in chunks})
 
-    def units(self, chunk_ids: list[str]) -> dict[str, list[_Unit]]:
-        """Each chunk's quotable units with their vectors, in order."""
-        found: dict[str, list[_Unit]] = self._units.get_many(chunk_ids)  # type: ignore[assignment]
+    def units(self, chunk_ids: list[str]) -> dict[str, list[StoredUnit]]:
+        """Each chunk's quotable units with their vectors, in order (read by chunk id from the
+        sentence store; a chunk with none stored has an empty list)."""
+        found: dict[str, list[StoredUnit]] = self._units.get_many(chunk_ids)  # type: ignore[assignment]
         missing = [cid for cid in dict.fromkeys(chunk_ids) if cid not in found]
-        coll = self.handle("units")[0] if missing else None
-        if coll is not None:
-            fresh: dict[str, list[_Unit]] = {cid: [] for cid in missing}
-            try:
-                self._read_units(coll, missing, fresh)
-            except Exception as exc:  # e.g. "Error finding id" while another process ingests
-                log.warning("reading sentence units failed, answering without them: %s", exc)
-                self._handles = {}
-                return found
-            for rows in fresh.values():
-                rows.sort(key=lambda u: u[2])
+        if missing:
+            fresh: dict[str, list[StoredUnit]] = {cid: [] for cid in missing}
+            fresh.update(self.sentences.get(missing))
             self._units.put_many(fresh)  # type: ignore[arg-type]
             found.update(fresh)
         return found
-
-    @staticmethod
-    def _read_units(coll: Any, missing: list[str], fresh: dict[str, list[_Unit]]) -> None:
-        for start in range(0, len(missing), 500):
-            got = coll.get(
-                where={"chunk_id": {"$in": missing[start : start + 500]}},
-                include=["documents", "metadatas", "embeddings"],
-            )
-            vectors = got["embeddings"] if got["embeddings"] is not None else []
-            for doc, meta, vec in zip(
-                got["documents"] or [], got["metadatas"] or [], vectors, strict=True
-            ):
-                fresh.setdefault(str(meta["chunk_id"]), []).append(
-                    (doc or "", str(meta.get("kind", "sentence")), int(meta["position"]),
-                     np.asarray(vec, dtype=np.float32))
-                )  # fmt: skip
 
     def document_frequency(self, words: list[str]) -> dict[str, int]:
         """Chunk frequency of each term, from the lexical index (cached)."""
@@ -323,15 +312,17 @@ class KnowledgeIndex:
             self.chunk_map.update(chunks)
             for cid, rows in self.corpus.units(wanted).items():
                 section = self.chunk_map[cid].section if cid in self.chunk_map else ""
-                header = next((text for text, kind, _, _ in rows if kind == "row"), "")
+                header = next((u.text for u in rows if u.kind == "row"), "")
                 loaded = []
-                for text, kind, position, vector in rows:
-                    unit = UnitRecord(cid, text, kind, position, len(self.units))
+                for stored in rows:
+                    unit = UnitRecord(
+                        cid, stored.text, stored.kind, stored.position, len(self.units)
+                    )
                     self.units.append(unit)
-                    self._vectors.append(vector)
+                    self._vectors.append(stored.vector)
                     # A table row's words include its header's ("Scope" row → "IT …", …).
-                    extra = header if kind == "row" else ""
-                    self.unit_terms.append(frozenset(terms(f"{section} {text} {extra}")))
+                    extra = header if stored.kind == "row" else ""
+                    self.unit_terms.append(frozenset(terms(f"{section} {stored.text} {extra}")))
                     loaded.append(unit)
                 self._by_chunk[cid] = loaded
             self.idf.prefetch({t for bag in self.unit_terms for t in bag})

@@ -37,8 +37,8 @@ from bot.answer.structure import (
     paired_sides,
     typed_answer,
 )
-from bot.runtime.lexical import terms
 from bot.runtime.schema import Answer
+from bot.runtime.terms import terms
 
 BLOCK_MARGIN = 0.05  # a list/field answers whole when it scores this close to the best sentence
 SHAPE_BONUS = 0.1  # a defining sentence for "what is X?", a number for "how long/many…?"

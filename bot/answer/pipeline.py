@@ -34,7 +34,6 @@ from bot.answer.understand import standalone_readings, validate_question
 from bot.answer.watch import IndexWatcher
 from bot.runtime.embeddings import embed_array, make_embeddings
 from bot.runtime.feedback_store import open_feedback_store
-from bot.runtime.lexical import LexicalIndex
 from bot.runtime.schema import Answer, Turn
 from bot.runtime.settings import Settings
 from bot.runtime.store import Store, open_store
@@ -73,11 +72,7 @@ class KnowledgeBot:
                 if hasattr(embeddings, "load"):
                     embeddings.load()
                 store = open_store(self.settings, embeddings)
-                self._corpus = Corpus(
-                    lambda: self._current_store(),
-                    LexicalIndex(self.settings),
-                    page=self.settings.read_page_size,
-                )
+                self._corpus = Corpus.open(self.settings, lambda: self._current_store())
                 self._retriever = HybridRetriever(self._corpus, Weights())
                 self._watcher = IndexWatcher(self.settings, store, self._corpus, self._prototypes)
                 self._store = store
@@ -107,9 +102,10 @@ class KnowledgeBot:
         return KnowledgeIndex(self._corpus)
 
     def ensure_index(self) -> bool:
-        """Ingest the bundled corpus if the index is empty; True if it ingested."""
+        """Ingest the bundled corpus if the index is empty, or built by an earlier kb (the
+        ingest moves its sentence units, embedding nothing); True if it ingested."""
         coll = self.store.collection()
-        if coll is not None and coll.count() > 0:
+        if coll is not None and coll.count() > 0 and self.store.legacy_units() is None:
             return False
         from ingest.index import ingest  # the one sanctioned bot → ingest edge (first use)
 

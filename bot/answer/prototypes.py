@@ -1,6 +1,6 @@
-"""Where the classifier's prototypes come from at any corpus size: the sentence units nearest
-to the two sides' own names, found by a few bounded Chroma queries, instead of every unit of
-the corpus. On a small corpus the queries reach (nearly) every unit, so nothing changes there.
+"""Where the classifier's prototypes come from at any corpus size: the sentence units of the
+chunks nearest to the two sides' own names, found by one bounded Chroma query, instead of every
+unit of the corpus. On a small corpus the query reaches every chunk, so nothing changes there.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from bot.answer.retrieve import KnowledgeIndex
+from bot.answer.retrieve import KnowledgeIndex, nearest_chunks
 
 log = logging.getLogger(__name__)
 
@@ -24,28 +24,15 @@ SIDE_QUERIES = [
     "digital transformation",
     "digital marketing and customer experience",
 ]
-UNITS_PER_QUERY = 300
-CHUNKS_PER_QUERY = 60
+CHUNKS_PER_QUERY = 100
 
 
 def prototype_units(index: KnowledgeIndex, embed: Callable[[list[str]], np.ndarray]) -> None:
     """Load into `index` the units of the chunks nearest to the side queries (bounded)."""
-    vectors = np.asarray(embed(SIDE_QUERIES), dtype=np.float32).tolist()
-    store = index.corpus.store
-    chunk_ids: list[str] = []
-    for coll, limit in ((store.units(), UNITS_PER_QUERY), (store.collection(), CHUNKS_PER_QUERY)):
-        if coll is None:
-            continue
-        n = min(limit, coll.count())
-        if n <= 0:
-            continue
-        try:
-            result = coll.query(query_embeddings=vectors, n_results=n, include=["metadatas"])  # type: ignore[list-item]
-        except Exception as exc:  # another process mid-ingest: build from what we found
-            log.warning("prototype query failed: %s", exc)
-            continue
-        for ids, metas in zip(result["ids"], result["metadatas"] or [], strict=True):
-            for cid, meta in zip(ids, metas, strict=True):
-                if meta is not None:
-                    chunk_ids.append(str(meta.get("chunk_id", cid)))
-    index.load_units(sorted(set(chunk_ids)))
+    vectors = np.asarray(embed(SIDE_QUERIES), dtype=np.float32)
+    try:
+        nearest = nearest_chunks(index.corpus, vectors, CHUNKS_PER_QUERY)
+    except Exception as exc:  # another process mid-ingest: build from what we found
+        log.warning("prototype query failed: %s", exc)
+        nearest = []
+    index.load_units(sorted({cid for found in nearest for cid in found}))

@@ -26,7 +26,7 @@ from wordfreq import zipf_frequency
 from bot.answer.calibration import Calibration
 from bot.answer.evidence import asks_for_particular, states_particular
 from bot.answer.retrieve import Hit, KnowledgeIndex
-from bot.runtime.lexical import terms
+from bot.runtime.terms import terms
 
 SUPPORT_HITS = 3  # the passages that must answer the ask (as for particulars)
 COMMONEST = 7.0  # Zipf frequency of the commonest English words ("the" is 7.7)

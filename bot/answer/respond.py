@@ -42,7 +42,7 @@ class Gathered:
     def titles(self) -> list[str]:
         """Titles of the first documents (named when kb abstains with no hits)."""
         corpus = self.index.corpus
-        firsts = [chunk_id for _, _, chunk_id in corpus.lexical.sources()[:3]]
+        firsts = [chunk_id for _, _, chunk_id in corpus.lexical.sources(limit=3)]
         found = corpus.cached_chunks(firsts) if self.stalled else corpus.chunks(firsts)
         return [found[c].title for c in firsts if c in found]
 

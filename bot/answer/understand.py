@@ -8,8 +8,8 @@ import re
 import unicodedata
 from collections.abc import Callable
 
-from bot.runtime.lexical import terms
 from bot.runtime.schema import Turn
+from bot.runtime.terms import terms
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
-"""Lexical side of retrieval: the one tokenizer (`terms`) shared by lexical search and sentence
-scoring, and `LexicalIndex`, a persisted BM25 index in the state database.
+"""Lexical side of retrieval: `LexicalIndex`, a persisted BM25 index in the state database over
+the output of the one tokenizer (`bot.runtime.terms`).
 
 The index is written by the ingest, chunk by chunk, next to its Chroma upserts and deletes, so
 no process rebuilds it at start-up and no request scans the corpus. SQLite (the default state
@@ -18,7 +18,6 @@ import re
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Engine, text
@@ -27,53 +26,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.runtime.database import engine_for, unavailable_returns
 from bot.runtime.lexical_schema import candidates, ensure_tables, match_expression, tsquery
 from bot.runtime.settings import Settings
-from bot.runtime.text import SECTION_SEP, units
+from bot.runtime.terms import terms, unit_bags
 
 log = logging.getLogger(__name__)
-
-_WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
-STOPWORDS = frozenset(
-    """
-    a about above after again against all also am an and any are as at be because been before
-    being below between both but by can could did do does doing down during each either few
-    for from further had has have having he her here hers herself him himself his how i if in
-    into is it its itself just let me more most my myself no nor not now of off on once only
-    or other our ours ourselves out over own same she should so some such than that the their
-    theirs them themselves then there these they this those through to too under until up very
-    was we were what when where which while who whom why will with would you your yours
-    yourself yourselves tell explain describe define definition mean means meaning please
-    whats what's kb vs versus difference differences different compare comparison
-    """.split()  # noqa: SIM905 - one word list, readable; a literal would be 150 lines
-)
-# "it" is a stopword but "IT" (information technology) is the corpus' key term: keep uppercase IT.
-_IT_TOKEN = re.compile(
-    r"\bIT\b|\b[Ii][Tt](?=\s+(?:strateg|transform|department|team|professional|infrastructure"
-    r"|system|operation|service|budget|modern|plan|leader|staff|function|role|initiative|project))"
-)
-
-
-@lru_cache(maxsize=50_000)
-def stem(word: str) -> str:
-    """A light suffix stripper: enough to match plurals and -ing/-ed forms."""
-    for suffix, repl in (
-        ("ership", ""),
-        ("ies", "y"),
-        ("sses", "ss"),
-        ("ing", ""),
-        ("ed", ""),
-        ("es", ""),
-        ("s", ""),
-    ):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)] + repl
-    return word
-
-
-def terms(text: str) -> list[str]:
-    """Content terms of `text`: lowercased, stopwords dropped, lightly stemmed."""
-    text = _IT_TOKEN.sub(" itx ", text)
-    return [stem(w) for w in _WORD.findall(text.lower()) if w not in STOPWORDS and len(w) > 1]
-
 
 Row = tuple[str, str, str]  # (chunk_id, source, text)
 SCHEMA = "3"  # part of the table names: a new schema starts a new (self-repairing) index
@@ -333,12 +288,19 @@ class LexicalIndex:
             return int(conn.execute(text(f"SELECT {what} FROM {self._docs}")).scalar() or 0)
 
     @unavailable_returns(lambda: [])
-    def sources(self) -> list[tuple[str, int, str]]:
-        """`(source, chunk count, one chunk id)` per indexed document, by source."""
+    def sources(self, limit: int | None = None) -> list[tuple[str, int, str]]:
+        """`(source, chunk count, one chunk id)` per indexed document (the first `limit`
+        only, read through the source index), by source."""
+        where = (
+            f"WHERE source IN (SELECT DISTINCT source FROM {self._docs} ORDER BY source "
+            f"LIMIT {int(limit)}) "
+            if limit is not None
+            else ""
+        )
         with self.engine.connect() as conn:
             rows = conn.execute(
                 text(
-                    f"SELECT source, count(*), min(chunk_id) FROM {self._docs} "
+                    f"SELECT source, count(*), min(chunk_id) FROM {self._docs} {where}"
                     "GROUP BY source ORDER BY source"
                 )
             )
@@ -348,13 +310,3 @@ class LexicalIndex:
         """Every indexed chunk id (for the repair pass)."""
         with self.engine.connect() as conn:
             return {str(r[0]) for r in conn.execute(text(f"SELECT chunk_id FROM {self._docs}"))}
-
-
-def unit_bags(body: str) -> list[set[str]]:
-    """The term sets of a chunk's quotable units, from its indexed text (title › section line,
-    then the chunk): each unit's words plus its section's, a table row's plus its header's."""
-    head, _, chunk = body.partition("\n")
-    section = head.split(SECTION_SEP, 1)[1] if SECTION_SEP in head else ""
-    found = [u for u in units(chunk) if u.kind != "heading"]
-    header = next((u.text for u in found if u.kind == "row"), "")
-    return [set(terms(f"{section} {u.text} {header if u.kind == 'row' else ''}")) for u in found]

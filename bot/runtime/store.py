@@ -148,31 +148,28 @@ class Store:
         return coll
 
     @property
-    def units_name(self) -> str:
-        """Name of the companion collection holding sentence-level vectors."""
+    def legacy_units_name(self) -> str:
+        """Name of the companion collection that held sentence units before the sentence
+        store (indexes built by earlier kb versions; `kb ingest` moves them)."""
         return f"{self.name}_units"
 
-    def units(self, create: bool = False) -> Collection | None:
-        """The companion collection of quotable units (sentences, table rows) per chunk."""
-        ef = KbEmbeddingFunction(self.embeddings)
+    def legacy_units(self) -> Collection | None:
+        """The legacy companion collection of sentence units, if this index still has it."""
         try:
-            if create:
-                return self.client.get_or_create_collection(
-                    self.units_name,
-                    embedding_function=ef,
-                    metadata={"hnsw:space": "cosine"},  # type: ignore[arg-type]
-                )
-            return self.client.get_collection(self.units_name, embedding_function=ef)  # type: ignore[arg-type]
+            return self.client.get_collection(
+                self.legacy_units_name,
+                embedding_function=KbEmbeddingFunction(self.embeddings),  # type: ignore[arg-type]
+            )
         except Exception as exc:
-            if not create and _is_not_found(exc):
+            if _is_not_found(exc):
                 return None
             raise StoreUnavailableError(
-                f"cannot open collection {self.units_name!r}: {exc}"
+                f"cannot open collection {self.legacy_units_name!r}: {exc}"
             ) from exc
 
     def drop(self) -> None:
         """Delete the collections if they exist."""
-        for name in (self.name, self.units_name):
+        for name in (self.name, self.legacy_units_name):
             try:
                 self.client.delete_collection(name)
             except Exception as exc:

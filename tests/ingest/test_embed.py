@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from bot.runtime.embeddings import embed_array, make_embeddings
+from bot.runtime.sentences import SentenceStore
 from bot.runtime.store import open_store
 from ingest.index import ingest
 from tests.conftest import make_settings
@@ -32,11 +31,9 @@ def test_units_keep_their_own_vectors_and_chunks_are_found_by_meaning(tmp_path: 
     report = ingest(None, settings, store)
     # one pass over short texts: nothing beyond the units, headings and context lines
     assert report.embedded == report.chunks
-    units = store.units().get(include=["documents", "embeddings", "metadatas"])  # type: ignore[union-attr]
+    stored = SentenceStore(settings).get(store.collection().get(include=[])["ids"])  # type: ignore[union-attr]
     sentences = [
-        (d, np.asarray(v))
-        for d, v, m in zip(units["documents"], units["embeddings"], units["metadatas"], strict=True)
-        if m["kind"] == "sentence"
+        (u.text, u.vector) for found in stored.values() for u in found if u.kind == "sentence"
     ]
     assert len(sentences) >= 4
     own = embed_array(embeddings, [d for d, _ in sentences])

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.runtime.embeddings import make_embeddings
+from bot.runtime.sentences import SentenceStore
 from bot.runtime.settings import BUNDLED_CORPUS, Settings
 from bot.runtime.store import IndexMismatchError, open_store
 from ingest.index import IngestError, ingest, ingest_lock
@@ -42,8 +43,9 @@ def test_changed_file_replaces_only_its_own_chunks(settings: Settings, corpus: P
     assert set(coll.get(where={"source": "corpus/b.md"})["ids"]) == b_ids  # type: ignore[union-attr]
     texts = " ".join(coll.get(where={"source": "corpus/a.txt"})["documents"])  # type: ignore[union-attr]
     assert "every quarter" in texts and "yearly" not in texts
-    # the sentence-level companion collection follows the chunks
-    unit_texts = " ".join(store.units().get(where={"source": "corpus/a.txt"})["documents"])  # type: ignore[union-attr]
+    # the sentence store follows the chunks: only the new version's sentences are left
+    stored = SentenceStore(settings).get(sorted(SentenceStore(settings).chunk_ids()))
+    unit_texts = " ".join(u.text for found in stored.values() for u in found)
     assert "every quarter" in unit_texts and "yearly" not in unit_texts
 
 

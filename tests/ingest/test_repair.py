@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from bot.runtime.embeddings import make_embeddings
+from bot.runtime.sentences import SentenceStore
 from bot.runtime.settings import Settings
 from bot.runtime.store import open_store, paged_get
 from ingest.clean import load_rules
@@ -64,11 +65,12 @@ def _snapshot(settings: Settings) -> tuple[dict[str, str], set[str]]:
     """(chunk id -> doc_hash, unit ids) of the index in `settings`."""
     store = open_store(settings, make_embeddings(settings))
     chunks = paged_get(store.collection(), include=["metadatas"])  # type: ignore[arg-type]
-    units = paged_get(store.units(), include=[])  # type: ignore[arg-type]
+    sentences = SentenceStore(settings)
+    stored = sentences.get(sorted(sentences.chunk_ids()))
     hashes = {
         i: str(m["doc_hash"]) for i, m in zip(chunks["ids"], chunks["metadatas"], strict=True)
     }
-    return hashes, set(units["ids"])
+    return hashes, {f"{cid}:{u.position}" for cid, found in stored.items() for u in found}
 
 
 def _kb(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
