@@ -311,14 +311,14 @@ def _embed(
 
 def _units_by_chunk(
     rows: list[UnitRow], vectors: np.ndarray, chunks: list[Chunk]
-) -> list[tuple[str, str, list[StoredUnit]]]:
-    """(chunk id, source, units) of every chunk, units in position order (none for a chunk
-    without quotable units, so the store still says its units were written)."""
+) -> list[tuple[str, str, int, list[StoredUnit]]]:
+    """(chunk id, source, chunk index, units) of every chunk, units in position order (none for
+    a chunk without quotable units: its row still says where it stands in its document)."""
     grouped: dict[str, list[StoredUnit]] = {c.id: [] for c in chunks}
     for row, vec in zip(rows, vectors, strict=True):
         unit = row.unit
         grouped[row.chunk.id].append(StoredUnit(unit.text, unit.kind, unit.position, vec))
-    return [(c.id, c.source, grouped[c.id]) for c in chunks]
+    return [(c.id, c.source, c.index, grouped[c.id]) for c in chunks]
 
 
 def _delete_sources(store: Store, index: Indexes, sources: list[str]) -> None:

@@ -2,7 +2,7 @@
 
 Earlier versions kept each chunk's sentence units in a second Chroma collection; they now live
 in the sentence store (bot/runtime/sentences.py). The move reads the old collection a few
-hundred chunks at a time (bounded memory at any size; ~75 s at 126k chunks), writes the
+hundred chunks at a time (bounded memory at any size; about 3 minutes at 126k chunks), writes the
 sentence store, then drops the old collection. Run by `kb ingest` under the ingest lock; a
 move killed half-way is simply done again.
 """
@@ -33,19 +33,27 @@ def move_legacy_units(
     total = chunks.count() if chunks is not None else 0
     moved = offset = 0
     while chunks is not None:
-        ids = list(chunks.get(limit=BATCH, offset=offset, include=[])["ids"])
+        page = chunks.get(limit=BATCH, offset=offset, include=["metadatas"])
+        ids = list(page["ids"])
         if not ids:
             break
+        place = {
+            cid: (str(m.get("source", "")), int(m.get("chunk_index", 0)))  # type: ignore[call-overload]
+            for cid, m in zip(ids, page["metadatas"] or [{}] * len(ids), strict=True)
+            if m is not None
+        }
         got = old.get(
             where={"chunk_id": {"$in": ids}}, include=["documents", "metadatas", "embeddings"]
         )
-        grouped: dict[str, tuple[str, list[StoredUnit]]] = {}
+        grouped: dict[str, list[StoredUnit]] = {cid: [] for cid in place}
         vectors = got["embeddings"] if got["embeddings"] is not None else []
         for doc, meta, vec in zip(got["documents"] or [], got["metadatas"] or [], vectors, strict=True):  # fmt: skip
-            entry = grouped.setdefault(str(meta["chunk_id"]), (str(meta.get("source", "")), []))
             kind, position = str(meta.get("kind", "sentence")), int(meta["position"])  # type: ignore[call-overload]
-            entry[1].append(StoredUnit(doc or "", kind, position, np.asarray(vec, np.float32)))
-        sentences.upsert((cid, source, units) for cid, (source, units) in grouped.items())
+            unit = StoredUnit(doc or "", kind, position, np.asarray(vec, np.float32))
+            grouped.setdefault(str(meta["chunk_id"]), []).append(unit)
+        sentences.upsert(
+            (cid, *place[cid], units) for cid, units in grouped.items() if cid in place
+        )
         moved += len(grouped)
         offset += len(ids)
         if progress:

@@ -343,7 +343,7 @@ class KnowledgeBot:
             top_k=self.settings.top_k,
             floor=self.calibration.unit_floor,
             fallback_titles=gathered.titles,
-            next_chunks=next_chunks(self.store, gathered.hits, evidence.question),
+            next_chunks=next_chunks(gathered.index.corpus, gathered.hits, evidence.question),
         )
 
     # ------------------------------------------------------------------ classification

@@ -120,7 +120,7 @@ def gather(
             evidence = Evidence(readings[0], vectors[0], calibration.abstain_below)
         hits = lexical_hits(index, evidence.question, top_k, read_through)
     return Gathered(
-        deadline, index, evidence, hits, deadline_search(search, index, deadline), stalled
+        deadline, index, evidence, hits, deadline_search(search, index, deadline, wait), stalled
     )
 
 

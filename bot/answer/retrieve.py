@@ -101,7 +101,7 @@ class HybridRetriever:
         except Exception as exc:  # e.g. "Error finding id" while another process ingests
             log.warning("dense search failed, answering from lexical search: %s", exc)
             dense = {}
-        lexical = self.corpus.lexical.search(query, pool)
+        lexical = self.corpus.lexical.search(query, pool, among=list(dense))
         # One read for all candidates (cached); a chunk gone since the query drops out.
         records = self.corpus.chunks([*dense, *(cid for cid, _ in lexical)])
         dense = {cid: score for cid, score in dense.items() if cid in records}

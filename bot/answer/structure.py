@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
 
-from bot.answer.retrieve import ChunkRecord, Hit
+from bot.answer.retrieve import Corpus, Hit
 from bot.runtime.text import is_heading, is_table_row, sentences
 
 _BULLET = re.compile(r"^\s*(?:[•●▪◦‣∙·*+–-]|\(?\d{1,2}[.)]|\(?[a-z][.)])\s+(?=\S)")
@@ -272,41 +271,27 @@ def _announces(text: str, asked: tuple[int, str] | None) -> bool:
     return asked is not None and any(counted_ask(line) == asked for line in text.splitlines())
 
 
-def next_chunks(store: Any, hits: list[Hit], question: str = "") -> list[Hit]:
+def next_chunks(corpus: Corpus, hits: list[Hit], question: str = "") -> list[Hit]:
     """The chunk after each of the two best hits when that hit ends inside a list or a lead
-    line, read from the store's Chroma collection (the list usually continues there); when
-    such a hit announces the count of things the question asks for ("3 differences"), the
-    few chunks after it (their numbered sections)."""
+    line (the list usually continues there); when such a hit announces the count of things
+    the question asks for ("3 differences"), the few chunks after it (their numbered
+    sections). Found by place in the sentence store, read through the corpus."""
     have = {(h.chunk.source, h.chunk.index) for h in hits}
     asked = counted_ask(question) if question else None
     out: list[Hit] = []
-    collection = None
     for hit in hits[:2]:
         source, first = hit.chunk.source, hit.chunk.index + 1
         last = first + asked[0] + 1 if _announces(hit.chunk.text, asked) and asked else first
         if last == first and ((source, first) in have or not _continues(hit.chunk.text)):
             continue
-        collection = collection or store.collection()
-        if collection is None:
-            continue
-        got = collection.get(
-            where={
-                "$and": [
-                    {"source": source},
-                    {"chunk_index": {"$gte": first}},
-                    {"chunk_index": {"$lte": last}},
-                ]
-            },
-            include=["documents", "metadatas"],
-        )
-        for cid, doc, meta in zip(
-            got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
-        ):
-            index = int(meta.get("chunk_index", first))  # type: ignore[arg-type]
-            if (source, index) in have:
-                continue
-            title, section = str(meta.get("title", "")), str(meta.get("section", ""))
-            chunk = ChunkRecord(cid, doc or "", source, title, section, index)
-            out.append(Hit(chunk, hit.fused * 0.9, 0.0, 0.0, len(hits) + len(out)))
-            have.add((source, index))
+        places = [
+            p
+            for p in corpus.sentences.chunk_ids_at(source, first, last)
+            if (source, p[1]) not in have
+        ]
+        records = corpus.chunks([cid for cid, _ in places])
+        for cid, index in places:
+            if cid in records:
+                out.append(Hit(records[cid], hit.fused * 0.9, 0.0, 0.0, len(hits) + len(out)))
+                have.add((source, index))
     return out

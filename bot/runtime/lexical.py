@@ -24,7 +24,13 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.runtime.database import engine_for, unavailable_returns
-from bot.runtime.lexical_schema import candidates, ensure_tables, match_expression, tsquery
+from bot.runtime.lexical_schema import (
+    candidates,
+    ensure_tables,
+    match_expression,
+    rows_of,
+    tsquery,
+)
 from bot.runtime.settings import Settings
 from bot.runtime.terms import terms, unit_bags
 
@@ -154,20 +160,28 @@ class LexicalIndex:
 
     # ------------------------------------------------------------------ reading
     @unavailable_returns(lambda: [])
-    def search(self, query: str, k: int) -> list[tuple[str, float]]:
+    def search(
+        self, query: str, k: int, among: Sequence[str] | None = None
+    ) -> list[tuple[str, float]]:
         """The `k` best chunks for `query` by BM25, best first, as `(chunk_id, score > 0)`.
         The database's full-text index finds `CANDIDATES` by its own ranking (FTS5's bm25 has
         fixed parameters and clamps common terms' IDF to ~0; ts_rank is not BM25); they are
-        re-scored with Lucene BM25 from the stored terms, lengths and document frequencies."""
+        re-scored with Lucene BM25 from the stored terms, lengths and document frequencies.
+        When every term of the question is too common for the database to rank cheaply (see
+        `_selective`), the chunks `among` (the dense candidates) are re-scored instead."""
         words = terms(query)
         unique = sorted(set(words))  # all of them count in the scores
-        picked, every = self._selective(unique) if k > 0 else ([], False)
+        picked, common = self._selective(unique) if k > 0 else ([], False)
         if not picked:
             return []
         m = max(k, CANDIDATES)
+        every = common and len(picked) > 1  # without `among`, candidates hold every term
         with self.engine.connect() as conn:
-            rows = candidates(conn, self._docs, self._fts, self.postgres, picked, every, m)
-            if every and len(rows) < k:  # too few chunks hold every term: the rarest decides
+            if common and among is not None:
+                rows = rows_of(conn, self._docs, list(among))
+            else:
+                rows = candidates(conn, self._docs, self._fts, self.postgres, picked, every, m)
+            if every and among is None and len(rows) < k:  # too few hold every term
                 rows = candidates(conn, self._docs, self._fts, self.postgres, picked[:1], False, m)
             if not rows:
                 return []
@@ -202,11 +216,11 @@ class LexicalIndex:
         return {**df, **fresh}
 
     def _selective(self, unique: list[str]) -> tuple[list[str], bool]:
-        """(terms that pick candidates, whether a candidate needs all of them): rarest first
+        """(terms that pick candidates, whether all of them are over budget): rarest first
         within `POSTINGS_BUDGET`. The database ranks every chunk that matches, so a term in
         most chunks would make a question's cost grow with the corpus; such terms barely move
         BM25 and still count in the re-scoring (Lucene's "common terms"). If even the rarest
-        is over budget, candidates must hold every term. Small corpora are never pruned."""
+        is over budget, every known term is returned. Small corpora are never pruned."""
         df = self._frequencies(unique)
         known = sorted((w for w in unique if df.get(w, 0) > 0), key=lambda w: (df[w], w))
         chosen, postings = [], 0
@@ -215,7 +229,7 @@ class LexicalIndex:
             if postings > POSTINGS_BUDGET:
                 break
             chosen.append(word)
-        return (sorted(chosen), False) if chosen else (known, len(known) > 1)
+        return (sorted(chosen), False) if chosen else (known, bool(known))
 
     @unavailable_returns(lambda: {})
     def document_frequency(self, words: Iterable[str]) -> dict[str, int]:

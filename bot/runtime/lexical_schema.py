@@ -84,3 +84,12 @@ def candidates(
         f"ON d.id = f.rowid WHERE {fts} MATCH :q ORDER BY f.rank LIMIT :m"
     )
     return list(conn.execute(text(query), {"q": match_expression(words, every), "m": m}))
+
+
+def rows_of(conn: Any, docs: str, chunk_ids: list[str]) -> list[Any]:
+    """(chunk_id, terms, length) of the chunks with these ids (a primary-key read)."""
+    if not chunk_ids:
+        return []
+    marks = ", ".join(f":i{n}" for n in range(len(chunk_ids)))
+    query = f"SELECT chunk_id, terms, length FROM {docs} WHERE chunk_id IN ({marks})"
+    return list(conn.execute(text(query), {f"i{n}": cid for n, cid in enumerate(chunk_ids)}))

@@ -1,5 +1,6 @@
 """The sentence store: each chunk's quotable units (sentences, table rows) with their vectors,
-one row per chunk in the state database, read by chunk id.
+and the chunk's place in its document, one row per chunk in the state database, read by chunk
+id (or by place: the chunks after a hit, where its list goes on).
 
 Why not a second Chroma collection (what kb used before): answers only ever need the units of
 the chunks a question retrieved, by chunk id; nothing searches the units by vector. A Chroma
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy import (
     Column,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -80,10 +82,12 @@ class SentenceStore:
             f"kb_units_{suffix}",
             self._metadata,
             Column("chunk_id", String(200), primary_key=True),
-            Column("source", String(1000), nullable=False, index=True),
+            Column("source", String(1000), nullable=False),
+            Column("position", Integer, nullable=False),  # the chunk's index in its document
             Column("count", Integer, nullable=False),
             Column("units", Text, nullable=False),  # JSON [[text, kind, position], …]
             Column("vectors", LargeBinary, nullable=False),  # float16, `count` rows
+            Index(f"kb_units_{suffix}_place", "source", "position"),
         )
         self.engine = engine_for(settings)
         self._ready = False
@@ -94,14 +98,14 @@ class SentenceStore:
             self._ready = True
 
     # ------------------------------------------------------------------ writing
-    def upsert(self, rows: Iterable[tuple[str, str, Sequence[StoredUnit]]]) -> None:
-        """Store (or replace) the units of chunks: `(chunk_id, source, units)` each."""
+    def upsert(self, rows: Iterable[tuple[str, str, int, Sequence[StoredUnit]]]) -> None:
+        """Store (or replace) the units of chunks: `(chunk_id, source, chunk index, units)`."""
         values = []
-        for chunk_id, source, found in rows:
+        for chunk_id, source, position, found in rows:
             meta, blob = encode(found)
             values.append(
-                {"chunk_id": chunk_id, "source": source, "count": len(found), "units": meta,
-                 "vectors": blob}
+                {"chunk_id": chunk_id, "source": source, "position": position,
+                 "count": len(found), "units": meta, "vectors": blob}
             )  # fmt: skip
         if not values:
             return
@@ -157,6 +161,18 @@ class SentenceStore:
                         continue
                     out[str(chunk_id)] = sorted(found, key=lambda u: u.position)
         return out
+
+    @unavailable_returns(lambda: [])
+    def chunk_ids_at(self, source: str, first: int, last: int) -> list[tuple[str, int]]:
+        """(chunk id, index) of the chunks of `source` with index `first`…`last`, in order."""
+        t = self.table
+        query = (
+            select(t.c.chunk_id, t.c.position)
+            .where(t.c.source == source, t.c.position.between(first, last))
+            .order_by(t.c.position)
+        )
+        with self.engine.connect() as conn:
+            return [(str(cid), int(pos)) for cid, pos in conn.execute(query)]
 
     @unavailable_returns(lambda: 0)
     def size(self) -> int:

@@ -143,6 +143,14 @@ def test_lexical_search_with_terms_in_every_chunk_still_ranks_the_rare_term_firs
     assert {cid for cid, _ in lexical.search("quokka zebra", 5)} == {"zebra-1", "zebra-2"}
     common = lexical.search("platform rollout", 5)  # every term over the budget
     assert len(common) == 5 and all(score > 0 for _, score in common)
+    # with the dense candidates at hand, those are ranked instead (the database ranks nothing)
+    among = ["c00007", "zebra-2", "zebra-1", "missing"]
+    ranked = lexical.search("platform rollout zebra", 5, among=among)
+    assert [cid for cid, _ in ranked][:1] == ["zebra-1"]
+    assert {cid for cid, _ in lexical.search("platform rollout", 5, among=among)} == {
+        "c00007",
+        "zebra-1",
+    }
 
 
 def test_read_through_caches_stay_bounded_and_keep_what_is_used() -> None:
