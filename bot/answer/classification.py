@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import numpy as np
@@ -47,6 +47,7 @@ class Classifying:
 
 def classify_initiative(port: Classifying, initiative: str, backend: str, dl: Deadline) -> Answer:
     """The classification Answer for `initiative` (or the plain "not an initiative" reply)."""
+    port = replace(port, embed=_embedding_once(port.embed))  # each stage embeds the initiative
     classifier, _ = port.classifier()  # prototypes in memory: no store call
     if not is_initiative(port, initiative, classifier):
         return not_an_initiative(initiative)
@@ -62,6 +63,22 @@ def classify_initiative(port: Classifying, initiative: str, backend: str, dl: De
             )
             return degrade(_classify_local(port, initiative, reason), llm_reason)
     return _classify_local(port, initiative, reason)
+
+
+def _embedding_once(
+    embed: Callable[[list[str]], np.ndarray],
+) -> Callable[[list[str]], np.ndarray]:
+    """`embed` remembering its vectors for one request (the refusal check, the verdict and
+    the LLM path all start from the initiative's vector; one embedding is ~40% of a request)."""
+    memo: dict[str, np.ndarray] = {}
+
+    def embed_once(texts: list[str]) -> np.ndarray:
+        missing = [t for t in dict.fromkeys(texts) if t not in memo]
+        if missing:
+            memo.update(zip(missing, np.asarray(embed(missing), dtype=np.float32), strict=True))
+        return np.stack([memo[t] for t in texts]) if texts else np.asarray(embed([]))
+
+    return embed_once
 
 
 def is_initiative(port: Classifying, text: str, classifier: InitiativeClassifier) -> bool:

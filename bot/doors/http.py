@@ -51,9 +51,6 @@ from bot.runtime.settings import Settings
 log = logging.getLogger("kb.http")
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
-# Concurrent pipeline calls: enough to overlap I/O (Chroma server, LLM), few enough that
-# CPU-bound embedding on a small machine does not thrash.
-DEFAULT_WORKERS = 8
 # Only documents the scheme in OpenAPI (the "Authorize" button); KbMiddleware enforces it.
 _bearer_doc = HTTPBearer(auto_error=False, description="`Authorization: Bearer <KB_API_KEY>`")
 _READY_COUNTS = ("ready", "documents", "chunks")
@@ -192,11 +189,11 @@ def create_app(
     bot: KnowledgeBot | None = None,
     *,
     ensure_index: bool = False,
-    workers: int = DEFAULT_WORKERS,
+    workers: int | None = None,
 ) -> FastAPI:
     """The kb FastAPI app. The bot (given, or built from `settings`) is `load()`ed once at
     start-up; with `ensure_index`, the bundled corpus is ingested then if the index is empty.
-    `workers` bounds concurrent pipeline calls. An empty `KB_API_KEY` is refused (ValueError):
+    `workers` bounds concurrent pipeline calls (default: `settings.workers`). An empty `KB_API_KEY` is refused (ValueError):
     it would silently turn authentication off."""
     if settings.api_key is not None and not settings.api_key.get_secret_value().strip():
         raise ValueError(
@@ -207,7 +204,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         current = bot or KnowledgeBot(settings)
-        app.state.limiter = anyio.CapacityLimiter(workers)
+        app.state.limiter = anyio.CapacityLimiter(workers or settings.workers)
         started = time.perf_counter()
         try:
             await run_in_threadpool(current.load)
