@@ -25,7 +25,7 @@ from bot.answer.generate import LlmBackend
 from bot.answer.knowledge import Corpus
 from bot.answer.local import answer_locally
 from bot.answer.prototypes import prototype_units
-from bot.answer.relevance import should_abstain
+from bot.answer.relevance import should_abstain, warm_in_background
 from bot.answer.respond import Gathered, degrade, gather, llm_answer, words
 from bot.answer.retrieve import Hit, HybridRetriever, KnowledgeIndex, Weights
 from bot.answer.route import Route, asks_for_decision, extract_initiative, route
@@ -68,6 +68,7 @@ class KnowledgeBot:
         corpus size: nothing of the corpus is read into memory)."""
         with self._lock:
             if self._store is None:
+                warm_in_background()
                 embeddings = make_embeddings(self.settings)
                 if hasattr(embeddings, "load"):
                     embeddings.load()

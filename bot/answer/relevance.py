@@ -68,12 +68,12 @@ def specificity(question: str) -> dict[str, float]:
     return out
 
 
-def _warm() -> None:
-    specificity("warm xyzzy")  # reads wordfreq's word lists (about a second) once per process
-
-
-# In the background at import, while the embedder loads: not on the first question's clock.
-threading.Thread(target=_warm, name="wordfreq-warm", daemon=True).start()
+def warm_in_background() -> None:
+    """Read wordfreq's word lists (about a second, once per process) in a background thread,
+    so that second is spent while the embedder loads, not on the first question's clock."""
+    threading.Thread(
+        target=specificity, args=("warm xyzzy",), name="wordfreq-warm", daemon=True
+    ).start()
 
 
 def relevance(

@@ -126,8 +126,9 @@ class Settings(BaseSettings):
         None,
         ge=1,
         le=256,
-        description="Questions the HTTP API answers at once (default: cores + 1 with the "
-        "local backend, which is CPU-bound; 32 with an LLM, whose answers wait on the network).",
+        description="Questions the HTTP API answers at once (default with the local backend, "
+        "which is CPU-bound: cores + 1, or 2 × cores + 1 with a Chroma server; 32 with an LLM, "
+        "whose answers wait on the network).",
     )
     deadline_llm: float = Field(
         15.0,
@@ -244,12 +245,17 @@ class Settings(BaseSettings):
 
     @property
     def workers(self) -> int:
-        """Concurrent pipeline calls of the HTTP API (see `http_workers`). Measured at 31
-        chunks, concurrency 8, on 2 cores with the local backend: 2-3 workers served 95
-        requests/s, 4 served 86 and 8 served 80 (more threads only contend for the cores)."""
+        """Concurrent pipeline calls of the HTTP API (see `http_workers`). The local backend
+        is CPU-bound, so more threads only contend for the cores; with a Chroma server part of
+        each request waits on it. Measured at 31 chunks, concurrency 8, on 2 cores: embedded,
+        2-3 workers served 95 requests/s, 4 served 86 and 8 served 80; with `chroma run`, 3
+        served 60, 5 served 90 and 8 served 84."""
         if self.http_workers:
             return self.http_workers
-        return (os.cpu_count() or 1) + 1 if self.llm_backend == "local" else 32
+        if self.llm_backend != "local":
+            return 32
+        cores = os.cpu_count() or 1
+        return 2 * cores + 1 if self.chroma_server else cores + 1
 
     @property
     def llm_backend(self) -> Literal["local", "openai"]:
