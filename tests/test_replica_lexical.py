@@ -16,6 +16,7 @@ import pytest
 from bot.answer import KnowledgeBot
 from bot.runtime.embeddings import make_embeddings
 from bot.runtime.lexical import LexicalIndex
+from bot.runtime.sentences import SentenceStore
 from bot.runtime.store import open_store
 from ingest.index import ingest
 from tests.conftest import make_settings
@@ -71,6 +72,13 @@ def test_replicas_share_the_lexical_index_in_postgresql(postgres_url: str, tmp_p
     assert {s["source"] for s in bot.sources()} == {"corpus/a.txt", "corpus/b.txt"}
     answer = bot.answer("What does the mango guide explain?")
     assert not answer.abstained and "vendor scoring" in answer.answer
+    # the sentences and their vectors come from PostgreSQL too (bytea, float16)
+    sentences = SentenceStore(reader)
+    (mango,) = [cid for source, _, cid in lexical.sources() if source == "corpus/b.txt"]
+    assert sentences.chunk_ids_at("corpus/b.txt", 0, 5) == [(mango, 0)]
+    (unit,) = sentences.get([mango])[mango]
+    assert unit.text == "The mango guide explains vendor scoring."
+    assert float(unit.vector @ bot.embed([unit.text])[0]) > 0.999
 
     (corpus / "a.txt").write_text("Kiwi Policy\n\nThe kiwi policy now covers phone backups.\n")
     (corpus / "b.txt").unlink()
@@ -78,6 +86,7 @@ def test_replicas_share_the_lexical_index_in_postgresql(postgres_url: str, tmp_p
     assert lexical.search("encryption", 5) == [] and lexical.search("mango vendor", 5) == []
     assert len(lexical.search("phone backups", 5)) == 1
     assert lexical.size() == 1
+    assert sentences.size() == 1 and sentences.get([mango]) == {}
     # every term's chunk frequency in one statement, unknown terms as 0
     assert lexical.document_frequency(["kiwi", "phone", "mango"]) == {
         "kiwi": 1,
