@@ -20,7 +20,7 @@ from functools import lru_cache
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from bot.runtime.text import SECTION_SEP, contextual_text, sentences
+from bot.runtime.text import SECTION_SEP, ChunkRecord, sentences
 from bot.runtime.tokens import count_tokens, get_encoding
 
 _NUMBERED = re.compile(r"^(?P<indent>\s*)(?P<num>\d{1,2})[.)]\s+(?P<name>.+)$")
@@ -30,21 +30,12 @@ _SECTION_NUMBER = re.compile(r"^\d{1,3}(?:\.\d{1,3})*\.?\s+(?=\S)")  # "4.1. Cre
 
 
 @dataclass(frozen=True)
-class Chunk:
-    """One retrievable unit of a document, with everything needed to cite it."""
+class Chunk(ChunkRecord):
+    """One retrievable unit of a document as the ingest makes it: a `ChunkRecord` plus its
+    size and the hash of its text."""
 
-    id: str
-    text: str
-    source: str
-    title: str
-    section: str
-    index: int
     tokens: int
     content_hash: str
-
-    def embed_text(self) -> str:
-        """The text that is embedded and indexed lexically: title and section give context."""
-        return contextual_text(self.title, self.section, self.text)
 
 
 @dataclass

@@ -140,7 +140,7 @@ def checked_llm_answer(
     kept: list[Hit],
     index: KnowledgeIndex,
     embed: Embed,
-    fallback_titles: list[str],
+    fallback_titles: Callable[[], list[str]],
     finish_reason: str | None = "stop",
 ) -> Answer:
     """The LLM's answer re-cited against its passages, or its abstention; raises

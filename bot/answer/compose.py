@@ -267,11 +267,11 @@ def abstain(
     hits: list[Hit],
     backend: str,
     index: KnowledgeIndex,
-    fallback_titles: list[str],
+    fallback_titles: Callable[[], list[str]],
     degraded: bool = False,
 ) -> Answer:
     """The plain "not covered" answer, listing the nearest topics and material."""
-    topics = list(dict.fromkeys(h.chunk.title for h in hits))[:3] or fallback_titles[:3]
+    topics = list(dict.fromkeys(h.chunk.title for h in hits))[:3] or fallback_titles()[:3]
     citations = [
         Citation(
             n=i + 1,

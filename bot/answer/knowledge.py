@@ -24,29 +24,12 @@ from bot.runtime.sentences import SentenceStore, StoredUnit
 from bot.runtime.settings import Settings
 from bot.runtime.store import Store, paged_get
 from bot.runtime.terms import terms
-from bot.runtime.text import contextual_text
+from bot.runtime.text import ChunkRecord
 
 log = logging.getLogger(__name__)
 
 CACHE_CHUNKS = 20_000  # chunk texts: ~2 KB each, ~40 MB at most
 CACHE_UNITS = 5_000  # chunks' sentence vectors: ~15 KB per chunk, ~75 MB at most
-
-
-@dataclass(frozen=True)
-class ChunkRecord:
-    """A chunk as stored in Chroma."""
-
-    id: str
-    text: str
-    source: str
-    title: str
-    section: str
-    index: int
-
-    @property
-    def embed_text(self) -> str:
-        """Text used for lexical search (same as what was embedded)."""
-        return contextual_text(self.title, self.section, self.text)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ or both sides of a comparison."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import numpy as np
 
@@ -131,7 +132,7 @@ def answer_locally(
     embed: Embed,
     top_k: int,
     floor: float,
-    fallback_titles: list[str],
+    fallback_titles: Callable[[], list[str]],
     next_chunks: list[Hit] | None = None,
 ) -> Answer:
     """The extractive answer: quoted sentences (or both sides of a comparison), or abstain."""

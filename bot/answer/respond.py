@@ -38,9 +38,9 @@ class Gathered:
     search: Search  # for later searches (comparisons): Chroma while time is left, else BM25
     stalled: str | None = None  # why retrieval fell back to BM25 (the store did not answer)
 
-    @property
     def titles(self) -> list[str]:
-        """Titles of the first documents (named when kb abstains with no hits)."""
+        """Titles of the first documents (named when kb abstains with no hits; read only
+        then)."""
         corpus = self.index.corpus
         firsts = [chunk_id for _, _, chunk_id in corpus.lexical.sources(limit=3)]
         found = corpus.cached_chunks(firsts) if self.stalled else corpus.chunks(firsts)

@@ -46,10 +46,12 @@ def stem(word: str) -> str:
     return word
 
 
-def terms(text: str) -> list[str]:
-    """Content terms of `text`: lowercased, stopwords dropped, lightly stemmed."""
+@lru_cache(maxsize=20_000)
+def terms(text: str) -> tuple[str, ...]:
+    """Content terms of `text`: lowercased, stopwords dropped, lightly stemmed. Remembered:
+    the same sentences and chunks are read question after question."""
     text = _IT_TOKEN.sub(" itx ", text)
-    return [stem(w) for w in _WORD.findall(text.lower()) if w not in STOPWORDS and len(w) > 1]
+    return tuple(stem(w) for w in _WORD.findall(text.lower()) if w not in STOPWORDS and len(w) > 1)
 
 
 def unit_bags(body: str) -> list[set[str]]:

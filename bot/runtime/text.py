@@ -35,6 +35,22 @@ def contextual_text(title: str, section: str, text: str) -> str:
     return f"{head}\n{text}"
 
 
+@dataclass(frozen=True)
+class ChunkRecord:
+    """A chunk as stored: its text and everything needed to cite it."""
+
+    id: str
+    text: str
+    source: str
+    title: str
+    section: str
+    index: int
+
+    def embed_text(self) -> str:
+        """The text that is embedded and indexed lexically: title and section give context."""
+        return contextual_text(self.title, self.section, self.text)
+
+
 def split_sentences(body: str) -> list[tuple[str, str]]:
     """(sentence, separator after it) pairs whose concatenation is exactly `body`."""
     pieces: list[tuple[str, str]] = []
