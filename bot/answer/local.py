@@ -48,6 +48,7 @@ LEAD_BONUS = 0.3  # a list whose lead line the question names answers it whole
 RELATE_MAX = 2  # sentences relating the two sides that open a comparison
 RELATE_TOP = 5  # a sentence naming both sides opens a comparison when it ranks this high
 SECTION_SENTENCES = 4  # the best sentence's section is quoted whole up to this many sentences
+DEFINITION_UNITS = 3  # sentences besides continuations when the best one defines the subject
 FIRST_PERSON_PENALTY = 0.1  # anecdotes ("For years, I've observed…") make poor answers
 _FIRST_PERSON = re.compile(r"\b(?:I|I['’](?:ve|m|d|ll)|me|my)\b")
 _DEFINITION_ASK = re.compile(
@@ -189,12 +190,10 @@ def _shape_adjusted(
 ) -> list[Scored]:
     """Scores adjusted for what the question's shape asks for, best first."""
     qterms = set(terms(question))
-    definition = _DEFINITION_ASK.match(question)
-    subject = set(terms(definition.group("subject"))) if definition else set()
     candidates = candidates[:SHAPE_TOP]  # score_units returns them best first
     for c in candidates:
         text = c.unit.text
-        if subject and _DEFINES.match(text) and subject <= set(terms(" ".join(text.split()[:8]))):
+        if _defines_subject(question, text):
             c.score += SHAPE_BONUS
         if typed_answer(question, text):
             c.score += SHAPE_BONUS
@@ -205,6 +204,17 @@ def _shape_adjusted(
         if heading:
             c.score += HEADING_BONUS * len(heading & qterms) / len(heading)
     return sorted(candidates, key=lambda c: c.score, reverse=True)
+
+
+def _defines_subject(question: str, text: str) -> bool:
+    """Whether `text` defines what a "what is X" / "define X" question asks about."""
+    definition = _DEFINITION_ASK.match(question)
+    subject = set(terms(definition.group("subject"))) if definition else set()
+    return (
+        bool(subject)
+        and bool(_DEFINES.match(text))
+        and subject <= set(terms(" ".join(text.split()[:8])))
+    )
 
 
 def _with_section(
@@ -307,6 +317,8 @@ def _answer_ask(
         used.update([top.quote, top.lead, *top.items])
         # A list answers its ask whole; in a question of several asks, that ask is done.
         k = (0 if whole != question else min(k - 1, 2)) if top.kind == "list" else k - 1
+    if block is None and candidates and _defines_subject(question, candidates[0].unit.text):
+        k = min(k, DEFINITION_UNITS)  # a definition, then what most nearly adds to it
     chosen = pick(candidates, index, k, floor, question) if k > 0 else []
     chosen = _with_section(chosen, candidates, outlines, k + 1)
     chosen = with_continuations(chosen, index)

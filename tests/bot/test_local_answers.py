@@ -52,6 +52,19 @@ Swarm season:
 - Clip the queen's wing to slow a swarm
 """
 
+COLD_CHAIN = """Cold Chain Handbook
+
+Cold chain logistics is the transport and storage of perishable goods at a controlled low temperature from producer to shop. It depends on refrigerated trucks, insulated containers and temperature loggers.
+
+Why cold chain logistics matters
+
+Cold chain logistics keeps food safe to eat. Cold chain logistics keeps vaccines effective. Cold chain logistics cuts the waste of perishable goods.
+
+Cold chain logistics in practice
+
+For years, I've heard people call cold chain logistics simply cold storage. Cold chain logistics teams check the loggers of every delivery.
+"""
+
 
 @pytest.fixture(scope="module")
 def small_kb(tmp_path_factory: pytest.TempPathFactory) -> KnowledgeBot:
@@ -60,6 +73,7 @@ def small_kb(tmp_path_factory: pytest.TempPathFactory) -> KnowledgeBot:
     corpus.mkdir()
     (corpus / "greenhouse.txt").write_text(GREENHOUSE, encoding="utf-8")
     (corpus / "apiary.txt").write_text(BEEKEEPING, encoding="utf-8")
+    (corpus / "coldchain.txt").write_text(COLD_CHAIN, encoding="utf-8")
     settings = make_settings(Path(root / "data"), corpus_dir=corpus)
     bot = KnowledgeBot(settings)
     bot.ensure_index()
@@ -79,6 +93,16 @@ def test_a_definition_opens_with_the_definition_not_the_anecdote(small_kb: Knowl
     answer = small_kb.answer("What is greenhouse climate control?")
     first = answer.answer.splitlines()[0]
     assert first.startswith("Greenhouse climate control is the practice")
+    assert "For years" not in answer.answer
+
+
+def test_a_definition_stays_on_the_definition(small_kb: KnowledgeBot) -> None:
+    # Every sentence of the document names the subject; a definition question gets the
+    # definition and what most nearly adds to it, not every sentence that names it.
+    answer = small_kb.answer("define cold chain logistics")
+    assert answer.answer.startswith("Cold chain logistics is the transport and storage")
+    assert "refrigerated trucks" in answer.answer  # the sentence that continues it
+    assert answer.answer.count(". [") + answer.answer.count("? [") <= 4
     assert "For years" not in answer.answer
 
 
