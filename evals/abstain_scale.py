@@ -39,10 +39,13 @@ def questions(split: str) -> tuple[list[str], list[str]]:
     for folder in (datasets, datasets / "sqlite"):
         off += [c["question"] for c in _cases(folder / "abstain.jsonl", split)]
         ok += [c["question"] for c in _cases(folder / "knowledge.jsonl", split)]
-    for case in _cases(EVALS / "corpora" / "company" / "cases.jsonl", split):
+    company = EVALS / "corpora" / "company" / "cases.jsonl"
+    for case in _cases(company, split):
         (off if case["expect"] == "abstain" else ok).append(case["question"])
+    # A question the company documents answer (in any split) is not off-topic here.
+    answered = {c["question"] for c in _cases(company, "all") if c["expect"] == "answer"}
     answerable = list(dict.fromkeys(ok))
-    return [q for q in dict.fromkeys(off) if q not in answerable], answerable
+    return [q for q in dict.fromkeys(off) if q not in answerable and q not in answered], answerable
 
 
 def build(data_dir: Path, extra: list[Path]) -> Settings:
