@@ -181,14 +181,15 @@ class Corpus:
 
     def units(self, chunk_ids: list[str]) -> dict[str, list[StoredUnit]]:
         """Each chunk's quotable units with their vectors, in order (read by chunk id from the
-        sentence store; a chunk with none stored has an empty list)."""
+        sentence store; a chunk with no row there has an empty list). Only rows read are
+        cached: a chunk missing because the database was down or an ingest is mid-way is
+        read again next time (the ingest writes a row for every chunk, even one with none)."""
         found: dict[str, list[StoredUnit]] = self._units.get_many(chunk_ids)  # type: ignore[assignment]
         missing = [cid for cid in dict.fromkeys(chunk_ids) if cid not in found]
         if missing:
-            fresh: dict[str, list[StoredUnit]] = {cid: [] for cid in missing}
-            fresh.update(self.sentences.get(missing))
+            fresh = self.sentences.get(missing)
             self._units.put_many(fresh)  # type: ignore[arg-type]
-            found.update(fresh)
+            found.update({cid: fresh.get(cid, []) for cid in missing})
         return found
 
     def document_frequency(self, words: list[str]) -> dict[str, int]:

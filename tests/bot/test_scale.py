@@ -161,3 +161,22 @@ def test_read_through_caches_stay_bounded_and_keep_what_is_used() -> None:
     assert cache.get_many(["c0"]) == {"c0": 0}  # c0 used: c1 is now the oldest
     cache.put_many({f"n{i}": i for i in range(2)})
     assert cache.get_many(["c0", "c1", "c2", "n0", "n1"]) == {"c0": 0, "n0": 0, "n1": 1}
+
+
+def test_sentences_missing_mid_ingest_are_read_again_not_remembered_empty(tmp_path: Path) -> None:
+    # A question that arrives while an ingest is writing may find a chunk before its
+    # sentences' row; the next question must see them without waiting for a cache reset.
+    import numpy as np
+
+    from bot.answer.knowledge import Corpus
+    from bot.runtime.sentences import SentenceStore, StoredUnit
+
+    settings = make_settings(tmp_path / "data")
+    corpus = Corpus.open(settings, lambda: None)  # type: ignore[arg-type,return-value]
+    assert corpus.units(["c1"]) == {"c1": []}
+    vector = np.ones(4, np.float32) / 2
+    SentenceStore(settings).upsert(
+        [("c1", "a.txt", 0, [StoredUnit("Kiwis fly.", "sentence", 0, vector)])]
+    )
+    (unit,) = corpus.units(["c1"])["c1"]
+    assert unit.text == "Kiwis fly." and np.allclose(unit.vector, vector)
