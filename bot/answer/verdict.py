@@ -55,7 +55,12 @@ def local_verdict_answer(
             )
         quotes.append((protos.sides[i], protos.quotes[i], numbers[chunk.id]))
     label = verdict.label
-    if label == "both":
+    if not quotes:  # the knowledge base describes neither side: say what the label rests on
+        rationale = (
+            "The knowledge base has no passage that describes IT or digital work, so this rests "
+            "only on kb's own example initiatives of each kind."
+        )
+    elif label == "both":
         (_, q1, n1), (_, q2, n2) = quotes[0], quotes[-1]
         rationale = (
             f"It joins IT work (“{verdict.means}”), as the corpus describes IT: “{q1}” [{n1}], "

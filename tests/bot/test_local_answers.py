@@ -146,3 +146,23 @@ def test_a_two_part_question_answered_by_a_list_says_each_item_once(
     assert "centrifugal extractor" in answer.answer
     for item in ("Add a super", "Split strong colonies", "Clip the queen"):
         assert answer.answer.count(item) == 1, answer.answer
+
+
+@pytest.mark.parametrize(
+    "initiative",
+    [
+        "Upgrading our warehouse servers so that customers can track their orders online",
+        "Moving our email to a cloud provider",
+        "Launching a mobile app for customers to book appointments",
+    ],
+)
+def test_a_classification_over_documents_that_never_describe_it_or_digital_work(
+    small_kb: KnowledgeBot, initiative: str
+) -> None:
+    # Nothing in these documents describes IT or digital work: the verdict still comes, from
+    # kb's own example initiatives, and says so instead of pointing at passages it lacks.
+    answer = small_kb.classify(initiative)
+    assert answer.classification is not None
+    assert answer.classification.label in ("it", "digital", "both")
+    assert answer.citations == []
+    assert "no passage that describes IT or digital work" in answer.answer
