@@ -98,7 +98,6 @@ class Corpus:
         self.page = page
         self._chunks = _Lru(CACHE_CHUNKS)
         self._units = _Lru(CACHE_UNITS)
-        self._df = _Lru(200_000)
         self._udf = _Lru(200_000)
         self._texts = _Lru(4096)  # vectors of texts embedded on the request path (lists)
         self._units_total: int | None = None
@@ -119,7 +118,7 @@ class Corpus:
         """Forget cached records (after an ingest changed the collection)."""
         self._chunks.clear()
         self._units.clear()
-        self._df.clear()
+        self.lexical.forget_statistics()
         self._udf.clear()
         self._texts.clear()
         self._units_total = None
@@ -193,14 +192,8 @@ class Corpus:
         return found
 
     def document_frequency(self, words: list[str]) -> dict[str, int]:
-        """Chunk frequency of each term, from the lexical index (cached)."""
-        found: dict[str, int] = self._df.get_many(words)  # type: ignore[assignment]
-        missing = [w for w in set(words) if w not in found]
-        if missing:
-            fresh = self.lexical.document_frequency(missing)
-            self._df.put_many(fresh)  # type: ignore[arg-type]
-            found.update(fresh)
-        return found
+        """Chunk frequency of each term, from the lexical index (remembered for seconds)."""
+        return self.lexical.frequencies(words)
 
     def unit_frequency(self, words: list[str]) -> tuple[int, dict[str, int]]:
         """(number of units, unit frequency of each term), from the lexical index (cached)."""

@@ -69,6 +69,7 @@ class LexicalIndex:
         # slowly with ingests and cost a query per term; matches always come fresh from the index.
         self._stats: tuple[float, int, float] | None = None
         self._df: dict[str, int] = {}
+        self._df_since = 0.0
 
     def _ensure(self) -> None:
         ensure_tables(self.engine, self._docs, self._fts, self._vocab, self._udf, self.postgres)
@@ -190,9 +191,9 @@ class LexicalIndex:
                 n, avgdl = conn.execute(
                     text(f"SELECT count(*), avg(length) FROM {self._docs}")
                 ).one()
-                self._stats, self._df = (now, int(n), float(avgdl or 1.0)), {}
+                self._stats = (now, int(n), float(avgdl or 1.0))
             _, n, avgdl = self._stats
-        df = self._frequencies(unique)
+        df = self.frequencies(unique)
         idf = {w: math.log(1 + (n - df[w] + 0.5) / (df[w] + 0.5)) for w in unique if df[w]}
         scored = []
         for chunk_id, body, length in rows:
@@ -208,12 +209,22 @@ class LexicalIndex:
         scored.sort(key=lambda pair: (-pair[1], pair[0]))
         return scored[:k]
 
-    def _frequencies(self, words: list[str]) -> dict[str, int]:
-        # Only terms the index holds are remembered: one absent now may come with an ingest.
+    def forget_statistics(self) -> None:
+        """Drop remembered statistics (an ingest changed the index)."""
+        self._stats, self._df, self._df_since = None, {}, 0.0
+
+    def frequencies(self, words: Iterable[str]) -> dict[str, int]:
+        """`document_frequency`, remembered for STATS_SECONDS (terms the index lacks too: one
+        that an ingest brings is counted within that time). The evidence check and BM25 ask
+        for the same question's terms, so a question costs one lookup, not two."""
+        now = time.monotonic()
+        if now - self._df_since > STATS_SECONDS:
+            self._df, self._df_since = {}, now
         df = self._df
-        fresh = self.document_frequency([w for w in words if w not in df])
-        self._df = {**df, **{w: n for w, n in fresh.items() if n}}
-        return {**df, **fresh}
+        missing = [w for w in dict.fromkeys(words) if w not in df]
+        if missing:  # an unreachable database answers {}: nothing is remembered then
+            df = self._df = {**df, **self.document_frequency(missing)}
+        return {w: df.get(w, 0) for w in words}
 
     def _selective(self, unique: list[str]) -> tuple[list[str], bool]:
         """(terms that pick candidates, whether all of them are over budget): rarest first
@@ -221,7 +232,7 @@ class LexicalIndex:
         most chunks would make a question's cost grow with the corpus; such terms barely move
         BM25 and still count in the re-scoring (Lucene's "common terms"). If even the rarest
         is over budget, every known term is returned. Small corpora are never pruned."""
-        df = self._frequencies(unique)
+        df = self.frequencies(unique)
         known = sorted((w for w in unique if df.get(w, 0) > 0), key=lambda w: (df[w], w))
         chosen, postings = [], 0
         for word in known:
