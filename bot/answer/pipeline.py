@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -58,6 +59,7 @@ class KnowledgeBot:
         self._watcher: IndexWatcher | None = None
         self._llm: Any = None
         self._wait = bounded if settings.chroma_server else direct  # only a server can freeze
+        self._searches = ThreadPoolExecutor(settings.workers, thread_name_prefix="kb-bm25")
         self.prior = FeedbackPrior(
             lambda: open_feedback_store(settings), self.embed, lambda: self.store.model
         )
@@ -74,7 +76,7 @@ class KnowledgeBot:
                     embeddings.load()
                 store = open_store(self.settings, embeddings)
                 self._corpus = Corpus.open(self.settings, lambda: self._current_store())
-                self._retriever = HybridRetriever(self._corpus, Weights())
+                self._retriever = HybridRetriever(self._corpus, Weights(), self._searches)
                 self._watcher = IndexWatcher(self.settings, store, self._corpus, self._prototypes)
                 self._store = store
                 self._watcher.start()
@@ -318,9 +320,10 @@ class KnowledgeBot:
         return standalone_readings(question, history, condense)
 
     def _gather(self, readings: list[str], dl: Deadline) -> Gathered:
+        ahead = self.retriever.lexical_ahead(readings[0], self.settings.top_k)  # beside embedding
         gathered = gather(
             readings, self.embed(readings), dl, self.index, self.retriever.search,
-            self.index(), self.calibration, self.settings.top_k, self._wait,
+            self.index(), self.calibration, self.settings.top_k, self._wait, ahead,
         )  # fmt: skip
         if self.settings.feedback_ranking:  # documents voted 👎 for similar questions drop
             gathered.hits = self.prior.rerank(gathered.evidence.vector, gathered.hits)

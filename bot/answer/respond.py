@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +23,7 @@ from bot.runtime.schema import Answer, Turn
 
 log = logging.getLogger(__name__)
 
-Search = Callable[..., list[Hit]]  # (query, vector, k[, dense]) → hits
+Search = Callable[..., list[Hit]]  # (query, vector, k[, dense, lexical_ahead]) → hits
 Wait = Callable[..., Any]  # `bounded` (Chroma server) or `direct` (embedded Chroma)
 OFFLINE = "Here is the offline answer instead."
 
@@ -91,6 +92,7 @@ def gather(
     calibration: Calibration,
     top_k: int,
     wait: Wait = bounded,
+    lexical_ahead: Future[Any] | None = None,
 ) -> Gathered:
     """The best reading's evidence and hits, each Chroma call bounded by the deadline; when
     Chroma does not answer in time, BM25 over `last_index` (the index in memory) instead, and
@@ -106,8 +108,9 @@ def gather(
             deadline,
             "the vector store",
         )
+        ahead = lexical_ahead if evidence.question == readings[0] else None  # started for it
         hits = wait(
-            lambda: search(evidence.question, evidence.vector, top_k, evidence.dense),
+            lambda: search(evidence.question, evidence.vector, top_k, evidence.dense, ahead),
             deadline,
             "the vector store",
         )

@@ -213,6 +213,15 @@ class LexicalIndex:
         """Drop remembered statistics (an ingest changed the index)."""
         self._stats, self._df, self._df_since = None, {}, 0.0
 
+    @unavailable_returns(lambda: [])
+    def search_ahead(self, query: str, k: int) -> list[tuple[str, float]] | None:
+        """`search` before the dense candidates are known (it runs while the question is
+        embedded), or None when every term is common: ranking those without the dense
+        candidates would cost what `_selective` avoids, so `search(..., among=…)` does it."""
+        if k > 0 and self._selective(sorted(set(terms(query))))[1]:
+            return None
+        return self.search(query, k)
+
     def frequencies(self, words: Iterable[str]) -> dict[str, int]:
         """`document_frequency`, remembered for STATS_SECONDS (terms the index lacks too: one
         that an ingest brings is counted within that time). The evidence check and BM25 ask

@@ -152,6 +152,26 @@ def test_lexical_search_with_terms_in_every_chunk_still_ranks_the_rare_term_firs
         "c00007",
         "zebra-1",
     }
+    # Started ahead of the dense candidates (beside the embedding), a search of common terms
+    # only is left for later; one with a rare term runs at once and finds the same.
+    assert lexical.search_ahead("platform rollout", 5) is None
+    assert lexical.search_ahead("zebra platform rollout", 5) == lexical.search(
+        "zebra platform rollout", 5
+    )
+
+
+def test_a_search_started_ahead_finds_what_a_search_finds(kb: KnowledgeBot) -> None:
+    retriever = kb.retriever
+    for question in (
+        "What is the difference between IT strategy and digital strategy?",
+        "Which channels does digital marketing use?",
+        "What should a technology plan contain?",
+    ):
+        vector = kb.embed([question])[0]
+        ahead = retriever.lexical_ahead(question, 4)
+        assert ahead is not None
+        started = [h.chunk.id for h in retriever.search(question, vector, 4, lexical_ahead=ahead)]
+        assert started == [h.chunk.id for h in retriever.search(question, vector, 4)]
 
 
 def test_read_through_caches_stay_bounded_and_keep_what_is_used() -> None:
