@@ -250,6 +250,16 @@ class _Idf(Mapping[str, float]):
         self.prefetch({word})
         return self._known[word]
 
+    def get(self, word: str, default: Any = None) -> Any:
+        """The weight of `word`, else `default` (scoring calls this per term and sentence, so
+        a known term costs one dict lookup, not Mapping.get's path through `prefetch`)."""
+        found = self._known.get(word)
+        if found is not None:
+            return found
+        if word not in self._absent:
+            self.prefetch({word})
+        return self._known.get(word, default)
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._known)
 
