@@ -14,6 +14,8 @@ from typing import Any
 
 from ingest.loaders.shape import Blocks, Loaded, LoaderError, join_wrapped, typical_width
 
+_DIGITS = re.compile(r"\d+")
+EDGE_LINES = 3  # where a page's running header or footer can be, at its top or bottom
 _PAGE_NUMBER = re.compile(r"(?:page\s+)?\d{1,4}(?:\s*(?:/|of)\s*\d{1,4})?", re.IGNORECASE)
 
 
@@ -49,12 +51,31 @@ def _page_lines(reader: Any) -> list[list[str]]:
     return pages
 
 
+def _running_key(line: str) -> str:
+    """A line with its numbers blanked: "Page 2 of 9" and "Page 3 of 9" are one footer."""
+    return _DIGITS.sub("#", line)
+
+
 def _drop_running_lines(pages: list[list[str]]) -> list[list[str]]:
-    """Lines on most pages (running headers and footers) and bare page numbers removed."""
-    counts = Counter(line for lines in pages for line in set(lines) if line)
-    repeated = {line for line, n in counts.items() if len(pages) >= 3 and n > len(pages) / 2}
+    """Running headers and footers removed: lines among the first or last `EDGE_LINES` of a
+    page that recur, numbers aside, on most pages; and bare page numbers there."""
+
+    def edges(lines: list[str]) -> set[int]:
+        return set(range(min(EDGE_LINES, len(lines)))) | set(
+            range(max(0, len(lines) - EDGE_LINES), len(lines))
+        )
+
+    counts = Counter(
+        key for lines in pages for key in {_running_key(lines[i]) for i in edges(lines) if lines[i]}
+    )
+    repeated = {key for key, n in counts.items() if len(pages) >= 3 and n > len(pages) / 2}
     return [
-        [ln for ln in lines if ln not in repeated and not _PAGE_NUMBER.fullmatch(ln)]
+        [
+            line
+            for i, line in enumerate(lines)
+            if i not in edges(lines)
+            or (_running_key(line) not in repeated and not _PAGE_NUMBER.fullmatch(line))
+        ]
         for lines in pages
     ]
 

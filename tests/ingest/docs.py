@@ -140,3 +140,35 @@ def write_pptx(path: Path) -> Path:
     body.add_paragraph().text = "Interviews always include a pairing session."
     deck.save(str(path))
     return path
+
+
+TRAVEL_PAGES = [
+    "Economy class is booked for every flight shorter than six hours.",
+    "Hotel nights are reimbursed up to 140 euros in capital cities.",
+    "Meals on travel days are covered by a daily allowance of 45 euros.",
+    "Receipts are uploaded to the expense tool within ten working days.",
+]
+
+
+def write_paged_pdf(path: Path) -> Path:
+    """A four-page PDF with a running header and a numbered footer on every page."""
+    from fpdf import FPDF
+
+    class Paged(FPDF):  # type: ignore[misc]
+        def header(self) -> None:
+            self.set_font("Helvetica", size=9)
+            self.cell(0, 8, "Acme Travel Policy - Internal", new_x="LMARGIN", new_y="NEXT")
+
+        def footer(self) -> None:
+            self.set_y(-15)
+            self.set_font("Helvetica", size=9)
+            self.cell(0, 8, f"Acme Corp | Revision 3 | Page {self.page_no()} of 4")
+
+    pdf = Paged()
+    pdf.set_title("Travel Policy")
+    for text in TRAVEL_PAGES:
+        pdf.add_page()
+        pdf.set_font("Helvetica", size=12)
+        pdf.multi_cell(0, 6, text, new_x="LMARGIN", new_y="NEXT")
+    pdf.output(str(path))
+    return path

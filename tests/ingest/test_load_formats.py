@@ -11,8 +11,10 @@ from ingest.clean import clean_text
 from ingest.load import RawDocument, load_paths
 from tests.ingest.docs import (
     SPHINX_HTML,
+    TRAVEL_PAGES,
     WRAPPED_MD,
     write_docx,
+    write_paged_pdf,
     write_pdf,
     write_pptx,
     write_scanned_pdf,
@@ -91,6 +93,15 @@ def test_pdf_outline_gives_section_paths_and_lines_are_joined(tmp_path: Path) ->
         "The assessment is written down and kept for three years so that auditors can "
         "follow each decision later." in _sentences(chunks)
     )
+
+
+def test_pdf_running_header_and_numbered_footer_are_dropped(tmp_path: Path) -> None:
+    # The footer differs on every page only by its number: it is still a running line.
+    doc = _load_one(write_paged_pdf(tmp_path / "travel.pdf"))
+    assert "Acme Travel Policy" not in doc.text
+    assert "Revision 3" not in doc.text and "Page 2 of 4" not in doc.text
+    for text in TRAVEL_PAGES:
+        assert text in _sentences(_chunks(doc))
 
 
 def test_scanned_pdf_is_refused_with_no_text_layer(tmp_path: Path) -> None:
