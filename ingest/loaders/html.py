@@ -178,7 +178,7 @@ def _main_content(body: Tag, html: str) -> Tag:
     marked = body.find_all("main") or body.find_all(attrs={"role": "main"})
     articles = body.find_all("article")
     if len(marked) == 1 or (not marked and len(articles) == 1):
-        return (marked or articles)[0]
+        return _drop_unlikely((marked or articles)[0])
     kept: list[Tag] = []
     for tag in body.find_all(_PROTECTED):
         if tag.find_parent(_PROTECTED) is None:
@@ -195,8 +195,26 @@ def _main_content(body: Tag, html: str) -> Tag:
         if found:
             holder.replace_with(kept[int(found.group(1))])
     if picked is None or len(_text(picked)) < MIN_MAIN_SHARE * len(_text(body)):
-        return body
+        return _drop_unlikely(body)
     return picked
+
+
+def _drop_unlikely(main: Tag) -> Tag:
+    """`main` without the page furniture readability itself discards before it scores:
+    elements whose class or id reads as comments, a sidebar, a menu, a footer, a pager…
+    (readability-lxml's own patterns). Readability drops them from what it picks, but a page
+    that marks its `<main>` is taken whole, comments and all. An element holding the page's
+    `<h1>` stays (an "entry-header" is the title, not furniture)."""
+    from readability.readability import REGEXES  # readability-lxml
+
+    unlikely, maybe = REGEXES["unlikelyCandidatesRe"], REGEXES["okMaybeItsACandidateRe"]
+    for tag in main.find_all(True):
+        if tag.decomposed or tag.name in ("html", "body", "main", "article"):
+            continue
+        cues = " ".join([*tag.get("class", []), str(tag.get("id", ""))])
+        if unlikely.search(cues) and not maybe.search(cues) and not tag.find("h1"):
+            tag.decompose()
+    return main
 
 
 def html_blocks(html: str) -> tuple[Blocks, str]:

@@ -81,6 +81,38 @@ def test_html_keeps_the_page_and_drops_its_navigation_and_footer(tmp_path: Path)
     assert "Creating Virtual Environments" in sections
 
 
+BLOG_WITH_MAIN = """<!DOCTYPE html><html><head><title>Cloud Cost Governance | Example Blog</title></head>
+<body><div class="cookie-banner">We use cookies. <a href="#">Accept all</a></div>
+<main>
+<div class="entry-header"><h1>Cloud Cost Governance</h1></div>
+<article>
+<p>Cloud cost governance is the set of policies, roles and tools that keep cloud spending
+predictable and tied to business value.</p>
+<h2>Who owns the cloud bill?</h2>
+<p>Each product team owns the resources it creates, and a central FinOps function reports the
+spend per team every week.</p>
+</article>
+<section id="comments" class="comments-area"><h2>3 thoughts on this post</h2>
+<p>Great article! Visit my shop for cheap watches.</p></section>
+<div class="sidebar-widgets"><h3>Popular posts</h3><p>Kubernetes on a budget</p></div>
+</main></body></html>
+"""
+
+
+def test_html_main_element_is_taken_without_its_comments_and_sidebar(tmp_path: Path) -> None:
+    # A page that marks its <main> is taken whole; comments and widgets inside it are page
+    # furniture all the same, while the header that holds the page's <h1> stays.
+    path = tmp_path / "blog.html"
+    path.write_text(BLOG_WITH_MAIN)
+    doc = _load_one(path)
+    for furniture in ("thoughts on this post", "cheap watches", "Popular posts", "Kubernetes",
+                      "cookies"):  # fmt: skip
+        assert furniture not in doc.text, furniture
+    assert "# Cloud Cost Governance" in doc.text
+    sentences = _sentences(_chunks(doc))
+    assert any(s.startswith("Each product team owns the resources it creates") for s in sentences)
+
+
 def test_pdf_outline_gives_section_paths_and_lines_are_joined(tmp_path: Path) -> None:
     doc = _load_one(write_pdf(tmp_path / "handbook.pdf"))
     assert doc.title == "Procurement Handbook" and doc.format == "pdf"
