@@ -12,9 +12,9 @@ each corpus alone (from `kb eval`). Nothing is tuned here.
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -64,11 +64,13 @@ def build(data_dir: Path, extra: list[Path]) -> Settings:
 
 def main() -> None:
     """Ask every question with and without the relevance check and print the counts."""
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    split = "all" if "--split" not in sys.argv else sys.argv[sys.argv.index("--split") + 1]
-    args = [a for a in args if a != split]
-    settings = build(Path(args[0]), [Path(p) for p in args[1:]])
-    off, ok = questions(split)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("data_dir", type=Path, help="index folder (built on first use)")
+    parser.add_argument("extra", type=Path, nargs="*", help="more folders to ingest with them")
+    parser.add_argument("--split", choices=("dev", "test", "all"), default="all")
+    args = parser.parse_args()
+    settings = build(args.data_dir, args.extra)
+    off, ok = questions(args.split)
     with_check = KnowledgeBot(settings)
     print(f"{with_check.store.collection().count()} chunks in {settings.data_dir}")
     without = KnowledgeBot(settings, replace(Calibration(), relevance_min=float("-inf")))

@@ -11,6 +11,7 @@ import numpy as np
 
 from bot.answer.calibration import Calibration
 from bot.answer.retrieve import Corpus, Dense, Hit, KnowledgeIndex, nearest_chunks, pool_size
+from bot.answer.specificity import specificity
 from bot.runtime.store import StoreUnavailableError
 from bot.runtime.terms import terms
 from bot.runtime.text import sentences
@@ -60,9 +61,9 @@ def weigh_readings(
     calibration: Calibration,
     pool: int = pool_size(6),
 ) -> Evidence:
-    """The reading with the strongest evidence: its best sentence match plus how many of its
-    terms the corpus knows at all. One vector query finds every reading's `pool` nearest
-    chunks; the chosen reading's are kept for its search."""
+    """The reading with the strongest evidence: its best sentence match plus how much of its
+    specific vocabulary the corpus knows at all. One vector query finds every reading's
+    `pool` nearest chunks; the chosen reading's are kept for its search."""
     try:
         nearest: list[Dense] | None = nearest_chunks(index.corpus, vectors, pool)
     except Exception as exc:  # another process mid-ingest, or the store is down
@@ -73,12 +74,15 @@ def weigh_readings(
     best_unit = (
         best_unit_similarity(vectors, nearest, index.corpus) if nearest else np.zeros(len(vectors))
     )
-    all_terms = {t for reading in readings for t in terms(reading)}
+    weights = [specificity(reading) for reading in readings]
+    all_terms = {t for weight in weights for t in weight}
     known = {t for t, df in index.corpus.document_frequency(sorted(all_terms)).items() if df}
     scores = []
-    for reading, unit_score in zip(readings, best_unit, strict=True):
-        qterms = set(terms(reading))
-        coverage = len(qterms & known) / len(qterms) if qterms else 0.0
+    for weight, unit_score in zip(weights, best_unit, strict=True):
+        # Terms count by how specific they are: a question is not weaker evidence because the
+        # corpus never says "get" or "gives", as it is when it never names "laptop".
+        total = sum(weight.values())
+        coverage = sum(w for t, w in weight.items() if t in known) / total if total else 0.0
         scores.append(float(unit_score) + calibration.lexical_weight * (coverage - 1.0))
     best = int(np.argmax(scores))
     return Evidence(readings[best], vectors[best], scores[best], nearest[best] if nearest else None)
@@ -107,6 +111,7 @@ _WHEN = re.compile(
     r"\d|\b(?:January|February|March|April|May|June|July|August|September|October|November|"
     r"December|Monday|Tuesday|Wednesday|Thursday|Friday|weekly|monthly|quarterly|yearly)\b"
 )
+_PLACE = re.compile(r"\b(?i:from|at|in|on|to|through|via|inside)\s+(?i:the|our|your|an?)\s+\w")
 PARTICULAR_SHARE = 0.5  # of the question's terms, in the sentence with the particular
 
 
@@ -128,6 +133,8 @@ def _particular(question: str) -> re.Pattern[str]:
         return _NUMBER
     if lowered.startswith(("when", "how long", "how often")):
         return _WHEN
+    if lowered.startswith("where"):  # a place is often no name: "from the service desk"
+        return re.compile(f"{_NAME.pattern}|{_NUMBER.pattern}|{_PLACE.pattern}")
     return re.compile(f"{_NAME.pattern}|{_NUMBER.pattern}")
 
 

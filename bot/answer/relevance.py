@@ -15,23 +15,18 @@ passes; one that only shares the topic (one rare word here, another there) does 
 
 from __future__ import annotations
 
-import re
 import threading
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
-from wordfreq import zipf_frequency
 
 from bot.answer.calibration import Calibration
 from bot.answer.evidence import asks_for_particular, states_particular
 from bot.answer.retrieve import Hit, KnowledgeIndex
+from bot.answer.specificity import specificity
 from bot.runtime.terms import terms
 
 SUPPORT_HITS = 3  # the passages that must answer the ask (as for particulars)
-COMMONEST = 7.0  # Zipf frequency of the commonest English words ("the" is 7.7)
-MIN_WEIGHT = 0.5  # even a very common content word counts a little
-_WORDS = re.compile(r"[\w'’-]+")
 
 
 @dataclass(frozen=True)
@@ -40,32 +35,6 @@ class Relevance:
 
     coverage: float  # share of the question's specific words one sentence holds together
     similarity: float  # cosine of the question and its nearest sentence of those passages
-
-
-# Mixed-language questions ("Oye, según la base de conocimiento, who owns…"): a word common
-# in another major language is scaffolding, not the subject, though English never uses it.
-OTHER_LANGUAGES = ("es", "fr", "de", "it", "pt")
-FOREIGN_COMMON = 4.5  # Zipf frequency from which a word counts as common in that language
-
-
-@lru_cache(maxsize=20_000)
-def _weight(word: str) -> float:
-    zipf = zipf_frequency(word, "en")
-    if zipf < FOREIGN_COMMON:  # the small lists load in a fraction of a second
-        other = max(zipf_frequency(word, lang, wordlist="small") for lang in OTHER_LANGUAGES)
-        zipf = other if other >= FOREIGN_COMMON else zipf
-    return max(MIN_WEIGHT, COMMONEST - zipf)
-
-
-def specificity(question: str) -> dict[str, float]:
-    """Each content term of the question (as `terms()` spells it) weighted by its rarity in
-    general English: Zipf 7 minus the word's Zipf frequency (unknown words weigh 7; words
-    common in another major language weigh as common words)."""
-    out: dict[str, float] = {}
-    for word in _WORDS.findall(question):  # original case: terms() keeps "IT" apart from "it"
-        for term in terms(word):
-            out[term] = max(out.get(term, 0.0), _weight(word.lower()))
-    return out
 
 
 def warm_in_background() -> None:
