@@ -166,3 +166,13 @@ def test_a_classification_over_documents_that_never_describe_it_or_digital_work(
     assert answer.classification.label in ("it", "digital", "both")
     assert answer.citations == []
     assert "no passage that describes IT or digital work" in answer.answer
+
+
+def test_a_precise_question_gets_its_answer_without_padding(small_kb: KnowledgeBot) -> None:
+    # One sentence answers it; the other sentences of the document (and of other documents)
+    # score far below it and are left out rather than filling the answer to three.
+    answer = small_kb.answer("When is honey extracted?")
+    assert answer.answer.startswith("Honey is extracted in late summer")
+    assert "apiary is a yard" not in answer.answer
+    assert "Hive inspections" not in answer.answer
+    assert len(answer.citations) == 1
