@@ -176,3 +176,35 @@ def test_a_precise_question_gets_its_answer_without_padding(small_kb: KnowledgeB
     assert "apiary is a yard" not in answer.answer
     assert "Hive inspections" not in answer.answer
     assert len(answer.citations) == 1
+
+
+CLOUD_FAQ = """Cloud Cost Governance
+
+Cloud cost governance is the set of policies, roles and tools an organisation uses to keep
+cloud spending predictable and tied to business value. Without it, the monthly bill grows
+faster than revenue.
+
+Who owns the cloud bill?
+The finance team owns the budget, but each product team owns the resources it creates. A
+central FinOps function reports spend per team every week.
+
+How are idle resources handled?
+Development environments are shut down every night and restarted on demand.
+"""
+
+
+@pytest.fixture(scope="module")
+def faq_kb(tmp_path_factory: pytest.TempPathFactory) -> KnowledgeBot:
+    root = tmp_path_factory.mktemp("faq")
+    (root / "corpus").mkdir()
+    (root / "corpus" / "cloud-faq.txt").write_text(CLOUD_FAQ, encoding="utf-8")
+    bot = KnowledgeBot(make_settings(root / "data", corpus_dir=root / "corpus"))
+    bot.ensure_index()
+    return bot
+
+
+def test_the_answer_under_a_question_heading_comes_first(faq_kb: KnowledgeBot) -> None:
+    # "Who owns the cloud bill?" heads its own answer; the introduction shares more words
+    # with the question's topic but is not what was asked.
+    answer = faq_kb.answer("Who owns the cloud bill?")
+    assert answer.answer.startswith("The finance team owns the budget"), answer.answer
