@@ -31,6 +31,17 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
     return Settings(**{**values, **overrides})  # type: ignore[arg-type]
 
 
+def bot_over(root: Path, documents: dict[str, str]) -> KnowledgeBot:
+    """A bot over a corpus of the given documents (file name → text), ingested in `root`."""
+    corpus = root / "corpus"
+    corpus.mkdir(parents=True)
+    for name, text in documents.items():
+        (corpus / name).write_text(text, encoding="utf-8")
+    bot = KnowledgeBot(make_settings(root / "data", corpus_dir=corpus))
+    bot.ensure_index()
+    return bot
+
+
 @pytest.fixture(scope="session")
 def indexed_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Settings whose data dir holds an ingested index of the bundled corpus (built once)."""

@@ -13,7 +13,7 @@ import pytest
 from bot.answer import KnowledgeBot
 from bot.runtime.settings import PACKAGE_ROOT
 from ingest.index import ingest
-from tests.conftest import make_settings
+from tests.conftest import bot_over, make_settings
 
 COMPANY = PACKAGE_ROOT / "evals" / "corpora" / "company"
 CASES = [
@@ -74,12 +74,7 @@ New engineers join the on-call rotation after their third month.
 
 @pytest.fixture(scope="module")
 def onboarding_kb(tmp_path_factory: pytest.TempPathFactory) -> KnowledgeBot:
-    root = tmp_path_factory.mktemp("onboarding")
-    (root / "corpus").mkdir()
-    (root / "corpus" / "onboarding.md").write_text(ONBOARDING, encoding="utf-8")
-    bot = KnowledgeBot(make_settings(root / "data", corpus_dir=root / "corpus"))
-    bot.ensure_index()
-    return bot
+    return bot_over(tmp_path_factory.mktemp("onboarding"), {"onboarding.md": ONBOARDING})
 
 
 def test_a_short_question_in_everyday_words_is_answered(onboarding_kb: KnowledgeBot) -> None:

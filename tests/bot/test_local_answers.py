@@ -11,7 +11,7 @@ import pytest
 
 from bot.answer import KnowledgeBot
 from bot.runtime.schema import Turn
-from tests.conftest import make_settings
+from tests.conftest import bot_over, make_settings
 
 GREENHOUSE = """Greenhouse Operations Guide
 
@@ -195,12 +195,7 @@ Development environments are shut down every night and restarted on demand.
 
 @pytest.fixture(scope="module")
 def faq_kb(tmp_path_factory: pytest.TempPathFactory) -> KnowledgeBot:
-    root = tmp_path_factory.mktemp("faq")
-    (root / "corpus").mkdir()
-    (root / "corpus" / "cloud-faq.txt").write_text(CLOUD_FAQ, encoding="utf-8")
-    bot = KnowledgeBot(make_settings(root / "data", corpus_dir=root / "corpus"))
-    bot.ensure_index()
-    return bot
+    return bot_over(tmp_path_factory.mktemp("faq"), {"cloud-faq.txt": CLOUD_FAQ})
 
 
 def test_the_answer_under_a_question_heading_comes_first(faq_kb: KnowledgeBot) -> None:
