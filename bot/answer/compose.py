@@ -181,7 +181,8 @@ def with_continuations(
     chosen: list[Scored], index: KnowledgeIndex, lead: int = CONTINUE_LEAD
 ) -> list[Scored]:
     """The chosen sentences, each of the first `lead` followed by the next sentence of its
-    chunk when that one continues it (starts with a pronoun or a connective); a chosen
+    chunk when that one continues it (starts with a pronoun or a connective, or the chosen
+    one ends in a colon that announces it: "…on the test split:" then the command); a chosen
     sentence that continues one not chosen comes after that one ("It…" needs its subject)."""
     have = {(c.hit.chunk.id, c.unit.position) for c in chosen}
     out: list[Scored] = []
@@ -204,7 +205,7 @@ def with_continuations(
             after is not None
             and after.kind == "sentence"
             and (after.chunk_id, after.position) not in have
-            and CONTINUES.match(after.text)
+            and (CONTINUES.match(after.text) or c.unit.text.rstrip().endswith(":"))
         ):
             out.append(Scored(after, c.hit, c.score))
             have.add((after.chunk_id, after.position))
@@ -237,6 +238,11 @@ class CitationBook:
         return self._by_chunk[chunk.id]
 
 
+# A command line (shell operators, an option flag, a prompt): a full stop would be copied
+# with it ("… --split test." is not the command).
+_COMMAND = re.compile(r"&&|\|\||(?:^|\s)--?[a-z][\w-]*(?:\s|=|$)|^\$\s")
+
+
 def sentence_for(scored: Scored, index: KnowledgeIndex) -> str:
     """Readable text of a unit (table rows spelled out with their header)."""
     if scored.unit.kind == "row":
@@ -245,7 +251,8 @@ def sentence_for(scored: Scored, index: KnowledgeIndex) -> str:
         )
         return row_as_sentence(scored.unit.text, header)
     text = re.sub(r"^(?:[•●▪◦‣∙·*+–-]|\d{1,2}[.)])\s+", "", scored.unit.text.strip())  # list marker
-    return text if re.search(r"[.!?\"”)]$", text) else text + "."
+    closed = re.search(r"[.!?:\"”)]$", text) or _COMMAND.search(text)
+    return text if closed else text + "."
 
 
 def compose(picked: list[Scored], index: KnowledgeIndex, book: CitationBook) -> str:

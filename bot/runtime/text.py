@@ -144,7 +144,13 @@ def row_as_sentence(row: str, header: str | None) -> str:
     """A table row spelled out with its header: `Scope — IT Transformation: …; Digital …: …`."""
     cells = [c.strip() for c in row.strip().strip("|").split("|")]
     if not header or header.strip() == row.strip():
-        return "; ".join(cells) + "."
+        return _closed("; ".join(cells))
     heads = [h.strip() for h in header.strip().strip("|").split("|")]
     pairs = [f"{h}: {c}" for h, c in zip(heads[1:], cells[1:], strict=False) if c]
-    return f"{cells[0]} — " + "; ".join(pairs) + "."
+    return _closed(f"{cells[0]} — " + "; ".join(pairs))
+
+
+def _closed(text: str) -> str:
+    """`text` ending in a full stop, unless it ends in one already (a last cell that is a
+    sentence: "…network)." must not become "…network)..")."""
+    return text if text.endswith((".", "!", "?")) else text + "."

@@ -18,6 +18,8 @@ _MARKUP = re.compile(
     r"\*\*|(?<!\w)\*\S|\S\*(?!\w)|(?<!\w)_\S.*?\S_(?!\w)|`|^#+\s|</?[a-zA-Z][^>]*>", re.M
 )
 
+_DOUBLED = re.compile(r"(?<!\.)[.:;]\.(?!\.)")  # ":." or ".." (an ellipsis is fine)
+
 
 def _words(text: str) -> set[str]:
     return {w.lower() for w in _WORD.findall(text)}
@@ -35,6 +37,8 @@ def test_every_eval_answer_is_whole_and_plain(kb: KnowledgeBot) -> None:
         text = answer.answer
         if _MARKUP.search(text):
             problems.append(f"{case.id}: markup in {text[:120]!r}")
+        if _DOUBLED.search(text):
+            problems.append(f"{case.id}: doubled punctuation in {text[:120]!r}")
         # Every word is whole: it occurs in the corpus or in the question (an initiative).
         known = corpus | _words(case.question) | _words(" ".join(t.content for t in case.history))
         cut = _words(text) - known

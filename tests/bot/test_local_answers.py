@@ -5,6 +5,7 @@ follows up on the previous answer's list."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -203,3 +204,45 @@ def test_the_answer_under_a_question_heading_comes_first(faq_kb: KnowledgeBot) -
     # with the question's topic but is not what was asked.
     answer = faq_kb.answer("Who owns the cloud bill?")
     assert answer.answer.startswith("The finance team owns the budget"), answer.answer
+
+
+RUNBOOK = """# Release Runbook
+
+## Building a release
+
+Build the release artefacts from a clean checkout, then run the smoke tests against them:
+
+```bash
+make dist && ./scripts/smoke --env staging
+```
+
+## Settings
+
+| Setting | Default | Meaning |
+|---|---|---|
+| RELEASE_CHANNEL | stable | The channel a build is published to. Beta builds go to testers only. |
+| RELEASE_RETRIES | 3 | How often a failed upload is retried. |
+"""
+
+
+@pytest.fixture(scope="module")
+def runbook_kb(tmp_path_factory: pytest.TempPathFactory) -> KnowledgeBot:
+    return bot_over(tmp_path_factory.mktemp("runbook"), {"runbook.md": RUNBOOK})
+
+
+def test_a_line_ending_in_a_colon_comes_with_the_command_it_announces(
+    runbook_kb: KnowledgeBot,
+) -> None:
+    answer = runbook_kb.answer("How do I build a release?")
+    # the command follows its lead line, as written: no full stop glued onto either
+    announced = (
+        r"run the smoke tests against them: \[(\d)\] "
+        r"make dist && \./scripts/smoke --env staging \[\1\]"
+    )
+    assert re.search(announced, answer.answer), answer.answer
+
+
+def test_a_table_row_ending_in_a_sentence_gets_one_full_stop(runbook_kb: KnowledgeBot) -> None:
+    answer = runbook_kb.answer("What does RELEASE_CHANNEL mean?")
+    assert "Beta builds go to testers only. [" in answer.answer, answer.answer
+    assert ".." not in answer.answer
