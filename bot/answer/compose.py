@@ -71,6 +71,7 @@ def score_units(
     if not candidates:
         return []
     qterms = set(terms(question))
+    index.idf.prefetch(qterms)  # one lookup for the question's terms, not one each
     semantic = index.unit_vectors @ qvec
     hit_of = {h.chunk.id: h for h in hits}
     top_fused = hits[0].fused or 1.0
