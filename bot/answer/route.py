@@ -37,7 +37,7 @@ _BOTH = rf"(?:{_OR}{_ART}(?i:both|neither|something else|either)\b)?"
 # marketing" is a discipline, not the IT-or-digital choice).
 _END = r"(?=\s*(?:$|[?.!,:;)\]]|[—–-]\s|(?:or|and|for|in|to|on|here|then|initiative|project)\b))"
 _ALTERNATIVE = re.compile(
-    rf"(?:\b(?:is\s+(?:it|that|this)\s+)?{_ART}(?:{_IT}{_NOUN}{_OR}{_ART}(?i:digital)|(?i:digital){_NOUN}{_OR}{_ART}{_IT})"
+    rf"(?:\b(?:(?i:is)\s+(?i:it|that|this)\s+)?{_ART}(?:{_IT}{_NOUN}{_OR}{_ART}(?i:digital)|(?i:digital){_NOUN}{_OR}{_ART}{_IT})"
     rf"{_NOUN}{_BOTH}{_END})",
     re.DOTALL,
 )

@@ -54,6 +54,19 @@ def test_the_question_frame_does_not_leak_into_the_initiative(case: dict) -> Non
         assert decision.initiative.lower() == case["initiative"].lower()
 
 
+@pytest.mark.parametrize(
+    ("question", "initiative"),
+    [
+        ("Is it an IT thing or a digital thing to launch a subscription box?",
+         "to launch a subscription box"),
+        ("Is this IT or digital: moving our email to the cloud", "moving our email to the cloud"),
+    ],
+)  # fmt: skip
+def test_a_capitalised_is_it_frame_leaves_no_pronoun_behind(question: str, initiative: str) -> None:
+    decision = route(question)
+    assert decision.kind == "classify" and decision.initiative == initiative
+
+
 def test_ask_and_classify_give_the_same_label_and_are_mostly_right(client: httpx.Client) -> None:
     right = 0
     for case in FRAMED:
