@@ -13,7 +13,8 @@ from bot.runtime.terms import terms
 
 log = logging.getLogger(__name__)
 
-_PRONOUN = re.compile(r"\b(it|its|it's|this|that|they|them|their|these|those)\b", re.IGNORECASE)
+# "IT" in capitals is the acronym ("what about IT strategy?"), never the pronoun.
+_PRONOUN = re.compile(r"\b(?!IT\b|ITS\b)(?i:it|its|it's|this|that|they|them|their|these|those)\b")
 _FOLLOW_UP_LEAD = re.compile(
     r"^\s*(and|also|so|what about|how about|and what about|ok and)\b", re.IGNORECASE
 )
@@ -127,22 +128,41 @@ def _resolve_ordinal(question: str, history: list[Turn]) -> str | None:
     return None
 
 
+def _is_follow_up(question: str) -> bool:
+    return bool(
+        _PRONOUN.search(question) or _FOLLOW_UP_LEAD.match(question) or len(terms(question)) <= 3
+    )
+
+
+def conversation_subject(history: list[Turn]) -> str:
+    """The topic of the conversation: the subject of the last question, or, when that was a
+    follow-up itself ("how often should it be updated?"), of the question it followed."""
+    users = [i for i, turn in enumerate(history) if turn.role == "user"]
+    if not users:
+        return ""
+    previous = clean_question(history[users[-1]].content)
+    if _is_follow_up(previous) and len(users) > 1:
+        earlier = conversation_subject(history[: users[-1]])
+        if earlier:
+            return earlier
+    return subject_of(previous)
+
+
 def condense_locally(question: str, history: list[Turn]) -> list[str]:
     """Standalone readings of a follow-up, most likely first ("and who owns it?" →
     "and who owns digital transformation?"; "explain the second one" → the second item of
     the previous answer)."""
-    previous = next((t.content for t in reversed(history) if t.role == "user"), "")
-    subject = subject_of(clean_question(previous)) if previous else ""
     ordinal = _resolve_ordinal(question, history)
-    readings = [ordinal] if ordinal else []
+    if ordinal:  # "explain the second one" asks about that item, not the list again
+        return [ordinal]
+    subject = conversation_subject(history)
     if not subject:
-        return [*readings, question]
+        return [question]
+    readings = []
     if _PRONOUN.search(question):
         readings.append(_replace_pronoun(question, subject))
     readings.append(f"{question.rstrip(' ?')} ({subject})?")
-    if not (
-        _PRONOUN.search(question) or _FOLLOW_UP_LEAD.match(question) or len(terms(question)) <= 3
-    ):
+    if not _is_follow_up(question):
         readings.append(question)  # may well stand on its own
     return readings
 

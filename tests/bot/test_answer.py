@@ -7,6 +7,7 @@ import json
 import pytest
 
 from bot.answer import KnowledgeBot, QuestionError
+from bot.answer.understand import standalone_readings
 from bot.runtime.schema import Turn
 from bot.runtime.settings import PACKAGE_ROOT
 
@@ -103,6 +104,49 @@ def test_follow_up_uses_the_previous_subject(kb: KnowledgeBot) -> None:
     answer = kb.answer("and who owns it?", history)
     assert not answer.abstained
     assert "cross-functional" in answer.answer or "CEO" in answer.answer
+
+
+def _conversation(*turns: str) -> list[Turn]:
+    roles = ("user", "assistant")
+    return [Turn(role=roles[i % 2], content=text) for i, text in enumerate(turns)]  # type: ignore[arg-type]
+
+
+def test_a_follow_up_naming_it_is_not_read_as_the_pronoun_it() -> None:
+    # "IT" is the acronym: "and who owns IT strategy?" must not become "and who owns digital
+    # strategy strategy?", while "and who owns it?" still takes the conversation's subject.
+    history = _conversation("What is a digital strategy?", "A plan for digital initiatives [1].")
+    readings = standalone_readings("and who owns IT strategy?", history)
+    assert readings and all("strategy strategy" not in r for r in readings), readings
+    assert all("IT strategy" in r for r in readings), readings
+    assert standalone_readings("and who owns it?", history)[0] == "and who owns digital strategy?"
+
+
+def test_tell_me_more_after_a_follow_up_stays_on_the_conversation_subject(
+    kb: KnowledgeBot,
+) -> None:
+    history = _conversation(
+        "What should a technology plan include?",
+        "Budgets and timeframes for equipment upgrades, data backup and disaster recovery [1].",
+        "how often should it be updated?",
+        "Quarterly or yearly budgets [1].",
+    )
+    answer = kb.answer("tell me more", history)
+    assert not answer.abstained
+    assert "plan" in answer.answer.lower(), answer.answer
+    assert all("Technology Plan" in c.title or "IT Strategy" in c.title for c in answer.citations)
+
+
+def test_explain_the_second_one_explains_that_item_not_the_list(kb: KnowledgeBot) -> None:
+    first = kb.answer(
+        "What are the three differences between a digital strategy and digital marketing?"
+    )
+    history = _conversation(
+        "What are the three differences between a digital strategy and digital marketing?",
+        first.answer,
+    )
+    answer = kb.answer("explain the second one", history)
+    assert "Transformational Program" in answer.answer
+    assert "Enterprise Level versus Departmental Level" not in answer.answer, answer.answer
 
 
 def test_classification_question_gets_a_label_with_grounded_rationale(kb: KnowledgeBot) -> None:
