@@ -305,7 +305,11 @@ def looks_like_initiative(text: str) -> bool:
     return not _NON_INITIATIVE_LEAD.match(text)
 
 
-_SIDE_LEAD = re.compile(r"^(?:what(?:'s|s| is| are)?\s+)?(?:the\s+)?", re.IGNORECASE)
+_SIDE_LEAD = re.compile(
+    r"^(?:(?:please\s+)?(?:explain|describe|compare|contrast|define|tell\s+me\s+about)\s+)?"
+    r"(?:what(?:'s|s| is| are)?\s+)?(?:the\s+)?",
+    re.IGNORECASE,
+)
 
 
 def _side(text: str) -> str:

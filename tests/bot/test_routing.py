@@ -152,3 +152,10 @@ def test_the_shipped_example_vectors_fit_the_bundled_model(kb: KnowledgeBot) -> 
     # Stale vectors would be re-embedded at start-up (seconds) instead of read (milliseconds):
     # after editing exemplars.py, run `python -m evals.tune --save-examples`.
     assert _stored_vectors(kb.embed([IT_EXAMPLES[0]])[0]) is not None
+
+
+@pytest.mark.parametrize("lead", ["describe", "explain", "please compare", "tell me about"])
+def test_an_imperative_lead_is_not_part_of_a_comparison_side(lead: str) -> None:
+    decision = route(f"{lead} IT transformation vs digital transformation")
+    assert decision.kind == "compare"
+    assert decision.sides == ("IT transformation", "digital transformation")
