@@ -252,7 +252,7 @@ def sentence_for(scored: Scored, index: KnowledgeIndex) -> str:
         )
         return row_as_sentence(scored.unit.text, header)
     text = re.sub(r"^(?:[•●▪◦‣∙·*+–-]|\d{1,2}[.)])\s+", "", scored.unit.text.strip())  # list marker
-    closed = re.search(r"[.!?:\"”)]$", text) or _COMMAND.search(text)
+    closed = re.search(r"[.!?:;\"”)]$", text) or _COMMAND.search(text)
     return text if closed else text + "."
 
 

@@ -7,11 +7,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from bot.answer import KnowledgeBot
 from bot.runtime.render import as_markdown, as_mrkdwn, as_rich_markup
 from bot.runtime.schema import Answer, Classification
 from bot.runtime.settings import BUNDLED_CORPUS, PACKAGE_ROOT
 from evals.dataset import load_cases
+from tests.conftest import make_settings
 
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
 _MARKUP = re.compile(
@@ -19,21 +22,34 @@ _MARKUP = re.compile(
 )
 
 _DOUBLED = re.compile(r"(?<!\.)[.:;]\.(?!\.)")  # ":." or ".." (an ellipsis is fine)
+_COMMAND_END = re.compile(r"&&|\s--?[a-z][\w-]*\s\[\d+\]")  # a command quoted as it stands
 
 
 def _words(text: str) -> set[str]:
     return {w.lower() for w in _WORD.findall(text)}
 
 
-def test_every_eval_answer_is_whole_and_plain(kb: KnowledgeBot) -> None:
+SQLITE = PACKAGE_ROOT / "evals" / "corpora" / "sqlite"
+
+
+@pytest.fixture(scope="module")
+def sqlite_kb(tmp_path_factory: pytest.TempPathFactory) -> KnowledgeBot:
+    """A bot over the second, real corpus (31 pages of the SQLite documentation, as HTML)."""
+    bot = KnowledgeBot(make_settings(tmp_path_factory.mktemp("sqlite"), corpus_dir=SQLITE))
+    bot.ensure_index()
+    return bot
+
+
+def _form_problems(bot: KnowledgeBot, corpus_dir: Path, datasets: Path) -> list[str]:
+    """What is wrong with the form of every eval answer over a corpus (empty when none)."""
     corpus = set()
-    for path in Path(BUNDLED_CORPUS).glob("*.*"):
+    for path in corpus_dir.glob("*.*"):
         corpus |= _words(path.read_text(encoding="utf-8", errors="replace"))
     for module in ("compose.py", "verdict.py"):  # kb's own sentences (declining, labels)
         corpus |= _words((PACKAGE_ROOT / "bot" / "answer" / module).read_text(encoding="utf-8"))
     problems = []
-    for case in load_cases(split="all"):
-        answer = kb.answer(case.question, list(case.history) or None)
+    for case in load_cases(datasets, split="all"):
+        answer = bot.answer(case.question, list(case.history) or None)
         text = answer.answer
         if _MARKUP.search(text):
             problems.append(f"{case.id}: markup in {text[:120]!r}")
@@ -51,8 +67,18 @@ def test_every_eval_answer_is_whole_and_plain(kb: KnowledgeBot) -> None:
                 continue  # a list item, quoted whole
             # Each quoted passage ends a sentence (or introduces a list) before its marker.
             for before in re.findall(r"(.{0,3})\s\[\d+\]", line):
-                if not re.search(r"[.!?:\"”’)]$", before):
+                if not re.search(r"[.!?:;\"”’)]$", before) and not _COMMAND_END.search(line):
                     problems.append(f"{case.id}: passage ends mid-sentence in {line[:160]!r}")
+    return problems
+
+
+def test_every_eval_answer_is_whole_and_plain(kb: KnowledgeBot) -> None:
+    problems = _form_problems(kb, Path(BUNDLED_CORPUS), PACKAGE_ROOT / "evals" / "datasets")
+    assert not problems, "\n".join(problems[:20])
+
+
+def test_every_answer_over_the_sqlite_pages_is_whole_and_plain(sqlite_kb: KnowledgeBot) -> None:
+    problems = _form_problems(sqlite_kb, SQLITE, PACKAGE_ROOT / "evals" / "datasets" / "sqlite")
     assert not problems, "\n".join(problems[:20])
 
 
