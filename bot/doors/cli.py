@@ -12,7 +12,7 @@ from rich.markup import escape
 from bot.doors import cli_index  # noqa: F401  (registers ingest, remove and status)
 from bot.doors.cli_common import _fail, _settings, app, console, err, flag
 from bot.doors.cli_index import run_ingest
-from bot.runtime.settings import Settings
+from bot.runtime.settings import BUNDLED_CORPUS, Settings
 
 
 @app.callback()
@@ -33,13 +33,25 @@ def _load_bot(settings: Settings, quiet: bool) -> Any:
     bot = KnowledgeBot(settings)
     coll = bot.store.collection()
     if coll is None or coll.count() == 0:
+        corpus = settings.corpus_dir
+        what = "the bundled corpus" if corpus == BUNDLED_CORPUS else escape(str(corpus))
         if not quiet:
-            err.print("[dim]No index yet: ingesting the bundled corpus first…[/]")
+            err.print(f"[dim]No index yet: ingesting {what} first…[/]")
         report = run_ingest(settings, None, rebuild=False, quiet=quiet)
         if not report.ok:
-            raise _fail("could not build the index; run `kb ingest` to see why")
+            raise _fail(f"could not build the index: {_why_not_ingested(report, str(corpus))}")
     bot.load()
     return bot
+
+
+def _why_not_ingested(report: Any, corpus: str) -> str:
+    """One line saying why an ingest of the corpus folder left nothing to answer from."""
+    if report.missing_paths:
+        return f"the corpus folder {corpus} does not exist (set KB_CORPUS_DIR)"
+    skipped = ", ".join(f"{n} {kind}" for kind, n in report.skipped.items())
+    if skipped:
+        return f"no file in {corpus} could be read ({skipped}); `kb ingest` lists each one"
+    return f"{corpus} holds no documents (set KB_CORPUS_DIR, or add files and run `kb ingest`)"
 
 
 def _shorten(text: str, limit: int) -> str:

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from bot.runtime.schema import Answer
 
 
@@ -45,3 +47,21 @@ def test_bad_input_is_one_clear_line_and_a_non_zero_exit(tmp_path: Path) -> None
     assert not (tmp_path / "data" / "chroma").exists()  # refused before building anything
     wrong = _kb("ask", "hi there", "--llm", "gpt", data_dir=tmp_path / "data")
     assert wrong.returncode == 2 and "--llm must be" in wrong.stderr
+
+
+def test_a_first_ask_over_an_unusable_corpus_says_why_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    cases = {
+        empty: f"{empty} holds no documents",
+        tmp_path / "missing": "does not exist (set KB_CORPUS_DIR)",
+    }
+    for corpus, why in cases.items():
+        monkeypatch.setenv("KB_CORPUS_DIR", str(corpus))
+        result = _kb("ask", "What is an IT strategy?", data_dir=tmp_path / f"data-{corpus.name}")
+        stderr = " ".join(result.stderr.split())  # rich wraps long lines
+        assert result.returncode == 1
+        assert f"No index yet: ingesting {corpus} first" in stderr
+        assert why in stderr, stderr
