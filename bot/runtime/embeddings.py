@@ -151,25 +151,21 @@ class OnnxMiniLM(Embeddings):
             mask[row, : len(encoding.ids)] = 1
         feeds = {"input_ids": ids, "attention_mask": mask}
         small = ids.size <= QUERY_TOKENS  # a request's questions or list items, not ingest
-        session = self._query_session if small else self._session  # loads on first use
+        _ = self._query_session if small else self._session  # opens it (and its input names)
         if "token_type_ids" in self._input_names:
             feeds["token_type_ids"] = np.zeros_like(ids)
-        if small and self._take_idle_cores():
-            session = self._session  # nothing else is embedding: use every core for this one
-        elif small:
-            with self._slots:
-                hidden = session.run(None, feeds)[0]  # (batch, seq, 384)
-            return hidden, mask
-        else:
-            with self._batch_lock:
+        if small and not self._take_idle_cores():
+            with self._slots:  # other texts are being embedded: one core each
+                return self._query_session.run(None, feeds)[0], mask  # (batch, seq, 384)
+        if not small:
+            with self._batch_lock:  # a large batch waits for every core
                 for _ in range(self._wide):
                     self._slots.acquire()
-        try:
-            hidden = session.run(None, feeds)[0]
+        try:  # every core is this run's: taken while idle, or waited for
+            return self._session.run(None, feeds)[0], mask
         finally:
             for _ in range(self._wide):
                 self._slots.release()
-        return hidden, mask
 
     def _take_idle_cores(self) -> bool:
         """Take every slot the multi-thread session needs if all are free right now (never

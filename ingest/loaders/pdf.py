@@ -65,18 +65,21 @@ def _drop_running_lines(pages: list[list[str]]) -> list[list[str]]:
             range(max(0, len(lines) - EDGE_LINES), len(lines))
         )
 
+    page_edges = [edges(lines) for lines in pages]
     counts = Counter(
-        key for lines in pages for key in {_running_key(lines[i]) for i in edges(lines) if lines[i]}
+        key
+        for lines, at in zip(pages, page_edges, strict=True)
+        for key in {_running_key(lines[i]) for i in at if lines[i]}
     )
     repeated = {key for key, n in counts.items() if len(pages) >= 3 and n > len(pages) / 2}
     return [
         [
             line
             for i, line in enumerate(lines)
-            if i not in edges(lines)
+            if i not in at
             or (_running_key(line) not in repeated and not _PAGE_NUMBER.fullmatch(line))
         ]
-        for lines in pages
+        for lines, at in zip(pages, page_edges, strict=True)
     ]
 
 

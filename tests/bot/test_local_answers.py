@@ -6,13 +6,12 @@ follows up on the previous answer's list."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
 from bot.answer import KnowledgeBot
 from bot.runtime.schema import Turn
-from tests.conftest import bot_over, make_settings
+from tests.conftest import bot_over
 
 GREENHOUSE = """Greenhouse Operations Guide
 
@@ -69,17 +68,12 @@ For years, I've heard people call cold chain logistics simply cold storage. Cold
 
 @pytest.fixture(scope="module")
 def small_kb(tmp_path_factory: pytest.TempPathFactory) -> KnowledgeBot:
-    root = tmp_path_factory.mktemp("small")
-    corpus = root / "corpus"
-    corpus.mkdir()
-    (corpus / "greenhouse.txt").write_text(GREENHOUSE, encoding="utf-8")
-    (corpus / "apiary.txt").write_text(BEEKEEPING, encoding="utf-8")
-    (corpus / "coldchain.txt").write_text(COLD_CHAIN, encoding="utf-8")
-    settings = make_settings(Path(root / "data"), corpus_dir=corpus)
-    bot = KnowledgeBot(settings)
-    bot.ensure_index()
-    bot.load()
-    return bot
+    documents = {
+        "greenhouse.txt": GREENHOUSE,
+        "apiary.txt": BEEKEEPING,
+        "coldchain.txt": COLD_CHAIN,
+    }
+    return bot_over(tmp_path_factory.mktemp("small"), documents)
 
 
 def test_a_list_question_gets_every_item(small_kb: KnowledgeBot) -> None:
