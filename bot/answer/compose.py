@@ -36,8 +36,8 @@ NEW_PASSAGE_COST = 0.03  # past the first sentence, citing one more passage must
 # every figure unchanged, 1.0 costs seed citation precision 0.002.
 HEADING_WEIGHT = 0.5
 HEADING_FLOOR = 0.5
-COVERAGE_WEIGHT = 0.15
-CONTINUE_LEAD = 3  # the best sentences this many sentences are followed by their continuation  # credit for question terms no chosen sentence states yet
+COVERAGE_WEIGHT = 0.15  # credit for question terms no chosen sentence states yet
+CONTINUE_LEAD = 3  # the best sentences this many sentences are followed by their continuation
 
 
 @dataclass
@@ -82,13 +82,12 @@ def score_units(
     out: list[Scored] = []
     under: dict[str, float] = {}  # chunk id → nearness of its latest heading so far
     for unit in candidates:
-        if unit.kind == "heading" or unit.text.endswith("?"):  # a question heads its answer
+        # Headings and questions are not answers; each heads the sentences after it.
+        if unit.kind == "heading" or unit.text.endswith("?"):
             under[unit.chunk_id] = float(semantic[unit.row])
             continue
-        if headers.get(unit.chunk_id) == unit.row:
-            continue  # headings and table headers are not answers
-        if len(unit.text.split()) < 4 or unit.text.endswith("?"):
-            continue  # fragments and rhetorical questions neither
+        if headers.get(unit.chunk_id) == unit.row or len(unit.text.split()) < 4:
+            continue  # table headers and fragments are not answers either
         hit = hit_of.get(unit.chunk_id)
         prior = CHUNK_PRIOR * hit.fused / top_fused if hit else 0.0
         lexical = weighted_overlap(qterms, index.unit_terms[unit.row], index.idf)

@@ -112,6 +112,8 @@ _WHEN = re.compile(
     r"December|Monday|Tuesday|Wednesday|Thursday|Friday|weekly|monthly|quarterly|yearly)\b"
 )
 _PLACE = re.compile(r"\b(?i:from|at|in|on|to|through|via|inside)\s+(?i:the|our|your|an?)\s+\w")
+_NAME_OR_NUMBER = re.compile(f"{_NAME.pattern}|{_NUMBER.pattern}")
+_NAME_NUMBER_OR_PLACE = re.compile(f"{_NAME.pattern}|{_NUMBER.pattern}|{_PLACE.pattern}")
 PARTICULAR_SHARE = 0.5  # of the question's terms, in the sentence with the particular
 
 
@@ -134,8 +136,8 @@ def _particular(question: str) -> re.Pattern[str]:
     if lowered.startswith(("when", "how long", "how often")):
         return _WHEN
     if lowered.startswith("where"):  # a place is often no name: "from the service desk"
-        return re.compile(f"{_NAME.pattern}|{_NUMBER.pattern}|{_PLACE.pattern}")
-    return re.compile(f"{_NAME.pattern}|{_NUMBER.pattern}")
+        return _NAME_NUMBER_OR_PLACE
+    return _NAME_OR_NUMBER
 
 
 def states_particular(question: str, hits: list[Hit]) -> bool:

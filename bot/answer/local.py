@@ -191,9 +191,10 @@ def _shape_adjusted(
     """Scores adjusted for what the question's shape asks for, best first."""
     qterms = set(terms(question))
     candidates = candidates[:SHAPE_TOP]  # score_units returns them best first
+    subject = _definition_subject(question)
     for c in candidates:
         text = c.unit.text
-        if _defines_subject(question, text):
+        if _defines(subject, text):
             c.score += SHAPE_BONUS
         if typed_answer(question, text):
             c.score += SHAPE_BONUS
@@ -206,10 +207,14 @@ def _shape_adjusted(
     return sorted(candidates, key=lambda c: c.score, reverse=True)
 
 
-def _defines_subject(question: str, text: str) -> bool:
-    """Whether `text` defines what a "what is X" / "define X" question asks about."""
+def _definition_subject(question: str) -> set[str]:
+    """The terms of what a "what is X" / "define X" question asks about (empty otherwise)."""
     definition = _DEFINITION_ASK.match(question)
-    subject = set(terms(definition.group("subject"))) if definition else set()
+    return set(terms(definition.group("subject"))) if definition else set()
+
+
+def _defines(subject: set[str], text: str) -> bool:
+    """Whether `text` defines the `subject` of a definition question."""
     return (
         bool(subject)
         and bool(_DEFINES.match(text))
@@ -317,7 +322,11 @@ def _answer_ask(
         used.update([top.quote, top.lead, *top.items])
         # A list answers its ask whole; in a question of several asks, that ask is done.
         k = (0 if whole != question else min(k - 1, 2)) if top.kind == "list" else k - 1
-    if block is None and candidates and _defines_subject(question, candidates[0].unit.text):
+    if (
+        block is None
+        and candidates
+        and _defines(_definition_subject(question), candidates[0].unit.text)
+    ):
         k = min(k, DEFINITION_UNITS)  # a definition, then what most nearly adds to it
     chosen = pick(candidates, index, k, floor, question) if k > 0 else []
     chosen = _with_section(chosen, candidates, outlines, k + 1)
