@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from bot.answer.exact_search import ExactChunkSearch
 from bot.runtime.lexical import LexicalIndex
 from bot.runtime.sentences import SentenceStore, StoredUnit
 from bot.runtime.settings import Settings
@@ -91,6 +92,7 @@ class Corpus:
         lexical: LexicalIndex,
         sentences: SentenceStore,
         page: int = 5000,
+        exact_search_chunks: int = 0,
     ) -> None:
         self._store = store
         self.lexical = lexical
@@ -102,12 +104,15 @@ class Corpus:
         self._texts = _Lru(4096)  # vectors of texts embedded on the request path (lists)
         self._units_total: int | None = None
         self._handle: tuple[Store, Any, int] | None = None
+        self.exact = ExactChunkSearch(
+            exact_search_chunks
+        )  # a small collection's vectors, bound to its handle
 
     @classmethod
     def open(cls, settings: Settings, store: Callable[[], Store]) -> Corpus:
         """The configured collection's corpus; `store()` is the current store."""
         lexical, sentences = LexicalIndex(settings), SentenceStore(settings)
-        return cls(store, lexical, sentences, page=settings.read_page_size)
+        return cls(store, lexical, sentences, settings.read_page_size, settings.exact_search_chunks)
 
     @property
     def store(self) -> Store:
@@ -122,7 +127,7 @@ class Corpus:
         self._udf.clear()
         self._texts.clear()
         self._units_total = None
-        self._handle = None
+        self._handle = None  # a new handle: the exact-search matrix of the old one stops
 
     def text_vectors(self, texts: list[str], embed: Callable[[list[str]], Any]) -> np.ndarray:
         """Vectors of `texts` with this corpus' embedder, remembered (the same lists come back
@@ -146,6 +151,13 @@ class Corpus:
         count = coll.count() if coll is not None else 0
         self._handle = (store, coll, count) if coll is not None else None
         return coll, count
+
+    def prepare_exact_search(self) -> None:
+        """Read a small collection's chunk vectors for exact search, unless they are in memory
+        for the current handle (the watcher calls this; requests never wait on it)."""
+        coll, count = self.handle()
+        if not self.exact.ready_for(coll):
+            self.exact.load(coll, count, self.page)
 
     def cached_chunks(self, ids: list[str]) -> dict[str, ChunkRecord]:
         """The chunks with these ids that are in memory already (never reads Chroma)."""

@@ -67,7 +67,7 @@ class KnowledgeBot:
     # ------------------------------------------------------------------ ports
     def load(self) -> None:
         """Load the embedder and open Chroma and the lexical index (idempotent, seconds at any
-        corpus size: nothing of the corpus is read into memory)."""
+        corpus size: of the corpus only a small collection's chunk vectors are read)."""
         with self._lock:
             if self._store is None:
                 warm_in_background()

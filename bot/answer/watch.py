@@ -84,11 +84,13 @@ class IndexWatcher:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        """Start watching (a daemon thread; idempotent)."""
+        """Read a small collection's vectors, then start watching (a daemon thread;
+        idempotent)."""
         try:
             self._version = index_version(self.store)
         except Exception as exc:  # Chroma down at start-up: the checks retry
             log.warning("cannot read the index version yet: %s", exc)
+        self.prepare_exact_search()  # before the first question: answers do not depend on timing
         if self._thread is None:
             # The thread holds the watcher weakly, so a bot nobody uses any more (tests, `kb
             # eval` over several corpora) is freed with its model and store, and the thread ends.
@@ -110,6 +112,7 @@ class IndexWatcher:
         """First pass of the watch: the lexical index checked, the classifier built, so no
         request waits on building it (or on Chroma)."""
         self._check_lexical(force=True)
+        self.prepare_exact_search()
         try:
             if self.store.collection() is not None:
                 self.classifier()
@@ -121,6 +124,7 @@ class IndexWatcher:
         version = index_version(self.store)
         if version == self._version:
             self._check_lexical()
+            self.prepare_exact_search()  # after a repair, or a failed read
             return False
         log.info("index version %s -> %s: refreshing", self._version, version)
         fresh = reopen(self.settings, self.store, version)
@@ -136,6 +140,7 @@ class IndexWatcher:
         self._corpus.clear()
         self._version = version
         self._apart = 0
+        self.prepare_exact_search()
         sources = self._load_sources()
         with self._lock:
             self._sources = sources
@@ -143,6 +148,13 @@ class IndexWatcher:
         built = self._new_classifier()
         with self._lock:
             self._classifier = built
+
+    def prepare_exact_search(self) -> None:
+        """Read a small collection's chunk vectors for exact dense search (best effort)."""
+        try:
+            self._corpus.prepare_exact_search()
+        except Exception as exc:  # Chroma's index answers meanwhile
+            log.warning("preparing exact search failed: %s", exc)
 
     def _check_lexical(self, force: bool = False) -> None:
         """Repair the lexical index when it disagrees with Chroma on two checks in a row with
