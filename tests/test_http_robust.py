@@ -46,10 +46,13 @@ def test_a_frozen_chroma_server_neither_hangs_readyz_nor_ask(
     chroma: tuple[str, subprocess.Popen], tmp_path: Path
 ) -> None:
     url, proc = chroma
-    # Chroma's own timeout is long here, so only the door's bounds can answer in time.
-    slow_store = make_settings(tmp_path / "a", chroma_url=url, chroma_timeout=60, deadline_local=2)
+    # As over a large collection, every dense search asks Chroma (31 chunks would be searched
+    # in memory; tests/bot/test_deadline.py covers that). Chroma's own timeout is long here,
+    # so only the door's bounds can answer in time...
+    large = {"chroma_url": url, "exact_search_chunks": 0}
+    slow_store = make_settings(tmp_path / "a", **large, chroma_timeout=60, deadline_local=2)
     # ...and here it is short, so the Chroma client's timeout is what fails the request.
-    fast_store = make_settings(tmp_path / "b", chroma_url=url, chroma_timeout=1, deadline_local=60)
+    fast_store = make_settings(tmp_path / "b", **large, chroma_timeout=1, deadline_local=60)
     with running(create_app(slow_store)) as a, running(create_app(fast_store)) as b:
         for base in (a, b):
             assert httpx.post(f"{base}/ask", json=QUESTION, timeout=30).status_code == 200

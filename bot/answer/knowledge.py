@@ -1,7 +1,8 @@
 """What a request knows of the knowledge base: read-through access to Chroma and the lexical
 index with bounded caches (`Corpus`), and one request's working set (`KnowledgeIndex`).
 
-Nothing here holds the corpus. Chunk ids are content hashes, so a cached chunk never goes
+Nothing here holds a large corpus (a small collection's chunk vectors are kept for exact
+search, `exact_search`). Chunk ids are content hashes, so a cached chunk never goes
 stale; the caches are emptied anyway when an ingest changes the collection. A `KnowledgeIndex`
 holds the chunks and sentence units one request touched, with their rows in a small vector
 matrix, so the cost of a question does not grow with the corpus.
