@@ -105,9 +105,8 @@ class Corpus:
         self._texts = _Lru(4096)  # vectors of texts embedded on the request path (lists)
         self._units_total: int | None = None
         self._handle: tuple[Store, Any, int] | None = None
-        self.exact = ExactChunkSearch(
-            exact_search_chunks
-        )  # a small collection's vectors, bound to its handle
+        # A small collection's chunk vectors, bound to the handle they were read from.
+        self.exact = ExactChunkSearch(exact_search_chunks)
 
     @classmethod
     def open(cls, settings: Settings, store: Callable[[], Store]) -> Corpus:
