@@ -33,7 +33,7 @@ from bot.answer.route import Route, asks_for_decision, extract_initiative, route
 from bot.answer.structure import next_chunks
 from bot.answer.understand import standalone_readings, validate_question
 from bot.answer.watch import IndexWatcher
-from bot.runtime.embeddings import embed_array, make_embeddings, serving
+from bot.runtime.embeddings import embed_array, make_embeddings
 from bot.runtime.feedback_store import open_feedback_store
 from bot.runtime.schema import Answer, Turn
 from bot.runtime.settings import Settings
@@ -217,9 +217,11 @@ class KnowledgeBot:
         `deadline` is an absolute `time.monotonic()` instant (default: now plus the configured
         deadline of the backend); when it passes, or `cancelled` is set because the client has
         gone, the local answer is returned, degraded, with the reason."""
-        with serving(self.store.embeddings):
-            *_, result = self._respond(question, history, llm, deadline, cancelled, streaming=False)
-        assert isinstance(result, Answer)
+        result = None
+        for item in self._respond(question, history, llm, deadline, cancelled, streaming=False):
+            if isinstance(item, Answer):
+                result = item
+        assert result is not None
         return result
 
     def classify(
@@ -237,8 +239,7 @@ class KnowledgeBot:
         text = self.validate(initiative)
         if asks_for_decision(text):  # "Is X an IT or a digital initiative?" sent as the initiative
             text = extract_initiative(text)
-        with serving(self.store.embeddings):
-            result = self._classify(text, backend, dl)
+        result = self._classify(text, backend, dl)
         result.latency_ms = _elapsed_ms(started)
         return result
 
@@ -253,8 +254,7 @@ class KnowledgeBot:
     ) -> Iterator[str | Answer]:
         """Text pieces as they are produced, then the final `Answer`. When the LLM fails (even
         before its first token) the text says so before the offline answer follows."""
-        with serving(self.store.embeddings):
-            yield from self._respond(question, history, llm, deadline, cancelled, streaming=True)
+        yield from self._respond(question, history, llm, deadline, cancelled, streaming=True)
 
     def _respond(
         self,

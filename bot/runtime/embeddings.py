@@ -12,8 +12,6 @@ import hashlib
 import logging
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -63,20 +61,6 @@ class OnnxMiniLM(Embeddings):
         self._slots = threading.BoundedSemaphore(self._cores)
         self._batch_lock = threading.Lock()  # one large batch at a time takes several slots
         self._wide = min(self._threads, self._cores)  # slots a multi-thread run takes
-        self._requests = 0  # requests in flight (`serving`)
-        self._requests_lock = threading.Lock()
-
-    @contextmanager
-    def serving(self) -> Iterator[None]:
-        """Count one request in flight while it runs. A request alone may run its questions on
-        every core; with others in flight, each runs on one (side by side is faster overall)."""
-        with self._requests_lock:
-            self._requests += 1
-        try:
-            yield
-        finally:
-            with self._requests_lock:
-                self._requests -= 1
 
     @cached_property
     def _tokenizer(self) -> Any:
@@ -89,8 +73,8 @@ class OnnxMiniLM(Embeddings):
 
     @cached_property
     def _session(self) -> Any:
-        """The session for large batches (ingest), and for the questions of a request alone in
-        this process: `threads` intra-op threads. A second session costs ~100 MB (onnxruntime
+        """The session for large batches (ingest), and for a question when no other text is
+        being embedded: `threads` intra-op threads. A second session costs ~100 MB (onnxruntime
         folds the int8 weights to float32 per session), bought for a lone question's latency."""
         return self._open_session(self._threads)
 
@@ -122,13 +106,10 @@ class OnnxMiniLM(Embeddings):
         path = self._checked_model
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
-        # The multi-thread session runs only while it holds every core's slot, for a request
-        # alone or a large batch: its threads may busy-wait between the model's ops instead of
-        # sleeping and waking for each (answers 7.0 against 8.7 ms p50, paired in one process).
-        # Spinning beside other runs burnt the cores they needed (one short query on the loaded
-        # machine: 25-35 ms with spinning, 6-7 ms without), hence the slots and `serving`.
-        spin = "1" if threads > 1 else "0"
-        options.add_session_config_entry("session.intra_op.allow_spinning", spin)
+        # No busy-waiting between ops: spinning threads burn the cores that other requests
+        # (and other processes) need. Measured on the loaded 2-core machine, one short query:
+        # 25-35 ms with spinning, 6-7 ms without.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         # No memory arena: it keeps the largest batch's activations for the life of the process
         # (measured: +130 MB after varied long inputs, +2 MB without; speed within the noise).
@@ -187,11 +168,10 @@ class OnnxMiniLM(Embeddings):
                 self._slots.release()
 
     def _take_idle_cores(self) -> bool:
-        """Take every slot the multi-thread session needs if no other request is in flight and
-        all are free right now (never waits). A lone question then runs on all cores (measured
-        on 2 cores: 3.7 against 5.3 ms for a 13-token question); under load each runs on one,
-        side by side, and no spinning thread takes a core from another request."""
-        if self._wide < 2 or self._requests > 1:
+        """Take every slot the multi-thread session needs if all are free right now (never
+        waits). A lone question then runs on all cores (measured on 2 cores: 3.7 against
+        5.3 ms for a 13-token question); under load each runs on one, side by side."""
+        if self._wide < 2:
             return False
         taken = 0
         while taken < self._wide and self._slots.acquire(blocking=False):
@@ -299,11 +279,6 @@ def embed_array(embeddings: Embeddings, texts: list[str]) -> np.ndarray:
     if isinstance(embeddings, OnnxMiniLM):
         return embeddings.embed_array(texts)
     return np.asarray(embeddings.embed_documents(texts), dtype=np.float32)
-
-
-def serving(embeddings: Embeddings) -> Any:
-    """A context for one request in flight (see `OnnxMiniLM.serving`; nothing for others)."""
-    return embeddings.serving() if isinstance(embeddings, OnnxMiniLM) else nullcontext()
 
 
 def embed_with_spans(

@@ -31,19 +31,6 @@ def test_onnx_vectors_are_normalised_and_semantic() -> None:
     assert np.allclose(model.embed_array(["a recipe for lasagna"])[0], vectors[2], atol=1e-5)
 
 
-def test_a_question_gets_the_same_vector_alone_and_under_load() -> None:
-    """Alone, a request's question runs on every core; with other requests in flight, on one.
-    The answer must not depend on which."""
-    model = OnnxMiniLM(threads=2)
-    question = ["Who owns the digital strategy in a mid-sized company?"]
-    with model.serving():
-        alone = model.embed_array(question)
-        with model.serving():  # a second request in flight
-            beside_another = model.embed_array(question)
-    assert np.allclose(alone, beside_another, atol=1e-5)
-    assert not np.array_equal(alone, np.zeros_like(alone))
-
-
 def test_a_tampered_model_file_is_refused(tmp_path: Path) -> None:
     fake = tmp_path / "model.onnx"
     fake.write_bytes(b"not the model")
