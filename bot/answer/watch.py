@@ -77,6 +77,8 @@ class IndexWatcher:
         self._lock = threading.Lock()
         self._sources: list[dict[str, Any]] | None = None
         self._classifier: tuple[InitiativeClassifier, KnowledgeIndex] | None = None
+        # Bumped when an ingest is picked up: what was built from before it is not kept.
+        self._generation = 0
         self._version: object = None
         self._apart = 0  # consecutive checks at which lexical and Chroma counts differed
         self._last_count = -1
@@ -136,6 +138,8 @@ class IndexWatcher:
         self._swap(self.store, index_version(self.store))
 
     def _swap(self, store: Store, version: object) -> None:
+        with self._lock:
+            self._generation += 1
         self.store = store
         self._corpus.clear()
         self._version = version
@@ -207,11 +211,12 @@ class IndexWatcher:
     def sources(self) -> list[dict[str, Any]]:
         """Documents with titles and chunk counts (from the lexical index; cached)."""
         with self._lock:
-            cached = self._sources
+            cached, generation = self._sources, self._generation
         if cached is None:
             cached = self._load_sources()
             with self._lock:
-                self._sources = cached
+                if generation == self._generation:  # else built mid-ingest: not kept
+                    self._sources = cached
         return cached
 
     def document_count(self) -> int:
@@ -231,9 +236,13 @@ class IndexWatcher:
     def classifier_and_index(self) -> tuple[InitiativeClassifier, KnowledgeIndex]:
         """The classifier and the working set its prototypes were read into."""
         with self._lock:
-            cached = self._classifier
+            cached, generation = self._classifier, self._generation
         if cached is None:
             cached = self._new_classifier()
             with self._lock:
-                self._classifier = cached
+                # Built while an ingest was being picked up (the first `kb ask` builds the
+                # index while this thread warms up): the swap's own classifier wins.
+                if generation == self._generation:
+                    self._classifier = cached
+                cached = self._classifier or cached
         return cached

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 
 from bot.answer import KnowledgeBot
+from bot.answer.watch import IndexWatcher
 from bot.doors.http import create_app
 from bot.runtime.settings import PACKAGE_ROOT, Settings
 from tests.conftest import make_settings
@@ -124,3 +125,32 @@ def test_an_ingest_that_changes_nothing_changes_nothing_a_server_sees(tmp_path: 
     done = ingest_in_another_process(settings)
     assert done.returncode == 0, done.stderr
     assert (bot.store.collection().metadata or {}).get("index_version") == version  # type: ignore[union-attr]
+
+
+def test_a_classifier_built_from_before_an_ingest_is_not_kept(tmp_path: Path) -> None:
+    """The first `kb ask` ingests while the watcher thread warms up: a classifier that thread
+    built from the half-written index must not replace the one built after the ingest."""
+    write_corpus(tmp_path / "corpus")
+    settings = make_settings(tmp_path / "data", corpus_dir=tmp_path / "corpus")
+    bot = KnowledgeBot(settings)
+    bot.ensure_index()
+    first_started, release = threading.Event(), threading.Event()
+    built: list[object] = []
+
+    def build(index: object) -> object:
+        made = object()
+        if not first_started.is_set():  # the warm-up's build, still reading the old index
+            first_started.set()
+            release.wait(30)
+        built.append(made)
+        return made
+
+    watcher = IndexWatcher(settings, bot.store, bot.index().corpus, build)  # type: ignore[arg-type]
+    warming = threading.Thread(target=watcher.classifier)
+    warming.start()
+    assert first_started.wait(30)
+    watcher.changed()  # an ingest picked up meanwhile: the swap builds a fresh classifier
+    release.set()
+    warming.join(30)
+    assert len(built) == 2
+    assert watcher.classifier() is built[0]  # the swap's (it finished first), not the stale one
