@@ -114,7 +114,6 @@ class IndexWatcher:
         """First pass of the watch: the lexical index checked, the classifier built, so no
         request waits on building it (or on Chroma)."""
         self._check_lexical(force=True)
-        self.prepare_exact_search()
         try:
             if self.store.collection() is not None:
                 self.classifier()
