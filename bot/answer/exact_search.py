@@ -21,7 +21,7 @@ from bot.runtime.store import paged_get
 
 log = logging.getLogger(__name__)
 
-Dense = dict[str, float]  # chunk id → cosine similarity
+Dense = dict[str, float]  # chunk id → cosine similarity to the query (every dense search)
 
 
 class ExactChunkSearch:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bot.answer.exact_search import Dense
 from bot.answer.knowledge import ChunkRecord, Corpus, KnowledgeIndex, UnitRecord
 from bot.runtime.terms import terms
 
@@ -53,7 +54,6 @@ class Weights:
     lexical: float = 1.0
 
 
-Dense = dict[str, float]  # chunk id → cosine similarity to the query
 Lexical = list[tuple[str, float]]  # (chunk id, BM25 score), best first
 
 
