@@ -3,10 +3,11 @@
 Up to `KB_EXACT_SEARCH_CHUNKS` chunks (default 2,048), one matrix product answers a question's
 dense search in ~0.03 ms, where a query through Chroma's vector index costs ~0.9 ms of fixed
 overhead (measured at 31 and at 1,274 chunks, embedded). Above that size nothing is loaded and
-Chroma's index answers, so the cost of a question still does not grow with the corpus. The matrix is bound to
-the collection handle it was read from: when an ingest changes the collection the handle is
-replaced, the old matrix stops answering, and the search falls back to Chroma until the
-watcher has read the new one, so no request waits on the read.
+Chroma's index answers, so the cost of a question still does not grow with the corpus.
+
+The matrix is bound to the collection handle it was read from: when an ingest changes the
+collection the handle is replaced, the old matrix stops answering, and the search falls back
+to Chroma until the watcher has read the new one, so no request waits on the read.
 """
 
 from __future__ import annotations
@@ -40,8 +41,9 @@ class ExactChunkSearch:
         return loaded is not None and loaded[0] is coll
 
     def load(self, coll: Any, count: int, page: int) -> None:
-        """Read the chunk vectors of `coll` if it holds at most `limit` chunks
-        (otherwise forget any matrix). Errors are logged: Chroma's index answers meanwhile."""
+        """Read the chunk vectors of `coll` if it holds at most `limit` chunks and they are not
+        in memory yet (otherwise forget any matrix). Errors are logged: Chroma's index answers
+        meanwhile."""
         with self._lock:
             if self.ready_for(coll):
                 return

@@ -155,9 +155,7 @@ class Corpus:
     def prepare_exact_search(self) -> None:
         """Read a small collection's chunk vectors for exact search, unless they are in memory
         for the current handle (the watcher calls this; requests never wait on it)."""
-        coll, count = self.handle()
-        if not self.exact.ready_for(coll):
-            self.exact.load(coll, count, self.page)
+        self.exact.load(*self.handle(), self.page)
 
     def cached_chunks(self, ids: list[str]) -> dict[str, ChunkRecord]:
         """The chunks with these ids that are in memory already (never reads Chroma)."""
